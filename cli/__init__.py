@@ -1,0 +1,1 @@
+"""`oscar-cli`: the command-line client, compatible with upstream oscar-cli."""

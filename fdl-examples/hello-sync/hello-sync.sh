@@ -1,0 +1,3 @@
+#!/bin/sh
+set -eu
+printf '%s, %s\n' "$GREETING" "$(cat "$INPUT_FILE_PATH")"

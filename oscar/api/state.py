@@ -1,0 +1,27 @@
+"""What every request handler may reach: settings, registry, admin identity, default store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from oscar.auth.basic import AdminCredentials
+from oscar.models.storage import MinIOProvider
+from oscar.registry.base import Registry
+from oscar.settings import Settings
+
+
+@dataclass
+class AppState:
+    """Per-application state, built by `create_app` and stored on `app.state.oscar`."""
+
+    settings: Settings
+    registry: Registry
+    admin: AdminCredentials
+    default_store: MinIOProvider
+
+
+def get_state(request: Request) -> AppState:
+    """Dependency: the state of the application serving this request."""
+    return request.app.state.oscar

@@ -1,0 +1,62 @@
+"""Cluster-level routes: health, info and config."""
+
+from __future__ import annotations
+
+import platform
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import PlainTextResponse
+
+from oscar import __version__
+from oscar.api.deps import AdminPrincipal, State
+
+router = APIRouter(tags=["system"])
+
+# Upstream reports Go's runtime.GOARCH; clients compare against those names.
+_GOARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
+
+
+@router.get("/health", response_class=PlainTextResponse, summary="Liveness probe")
+def health() -> str:
+    """Answer `Ok` while the server is up (no authentication)."""
+    return "Ok"
+
+
+@router.get("/system/info", summary="Version and platform of this cluster")
+def info(state: State, _: AdminPrincipal) -> dict[str, Any]:
+    """Version information in upstream's shape; no Kubernetes on the embedded default."""
+    machine = platform.machine().lower()
+    return {
+        "version": __version__,
+        "git_commit": "",
+        "architecture": _GOARCH.get(machine, machine),
+        "kubernetes_version": "",
+        "name": state.settings.name,
+    }
+
+
+@router.get("/system/config", summary="Cluster configuration and default object store")
+def config(state: State, _: AdminPrincipal) -> dict[str, Any]:
+    """The cluster configuration plus `minio_provider`, the default store's credentials.
+
+    Upstream v4 nests the configuration under `config`; v2/v3 returned its keys at top level.
+    Both are present so clients of either generation find what they read.
+    """
+    settings = state.settings
+    cluster = {
+        "name": settings.name,
+        "namespace": settings.namespace,
+        "services_namespace": settings.services_namespace,
+        "gpu_available": False,
+        "interLink_available": False,
+        "yunikorn_enable": False,
+        "kueue_enable": False,
+        "oidc_groups": list(settings.oidc_groups),
+    }
+    return {
+        **cluster,
+        "config": cluster,
+        "minio_provider": state.default_store.model_dump(),
+        "allowed_image_repositories": [],
+    }

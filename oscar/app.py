@@ -1,0 +1,77 @@
+"""The FastAPI application factory: the whole route table on one screen.
+
+Nothing is built at import time; every call to `create_app` makes an independent application
+from a `Settings` object, so tests can run several with different settings side by side.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from oscar import __version__
+from oscar.api import services, system
+from oscar.api.errors import install_error_handlers
+from oscar.api.middleware import AccessLogMiddleware, BodyLimitMiddleware, TrailingSlashMiddleware
+from oscar.api.state import AppState
+from oscar.auth.basic import AdminCredentials, ensure_data_dir, load_admin_credentials
+from oscar.models.storage import MinIOProvider
+from oscar.registry.base import Registry
+from oscar.registry.sqlite import SQLiteRegistry
+from oscar.settings import Settings
+
+
+def default_store(settings: Settings, admin: AdminCredentials) -> MinIOProvider:
+    """The store reported as `minio_provider`: a configured MinIO, or the embedded one."""
+    endpoint = settings.minio_endpoint
+    if not endpoint:
+        host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host  # noqa: S104
+        endpoint = f"http://{host}:{settings.s3_port}"
+    secret = settings.minio_secret_key
+    return MinIOProvider(
+        endpoint=endpoint,
+        verify=settings.minio_tls_verify,
+        access_key=settings.minio_access_key or admin.username,
+        secret_key=secret.get_secret_value() if secret else admin.password,
+        region=settings.minio_region,
+    )
+
+
+def create_app(
+    settings: Settings,
+    *,
+    registry: Registry | None = None,
+    admin: AdminCredentials | None = None,
+) -> FastAPI:
+    """Build the API for `settings`; `registry` and `admin` default to the embedded ones."""
+    ensure_data_dir(settings.data_dir)
+    admin = admin or load_admin_credentials(settings)
+    registry = registry or SQLiteRegistry(settings.registry_path)
+    state = AppState(settings, registry, admin, default_store(settings, admin))
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        registry.close()
+
+    app = FastAPI(
+        title="oscar",
+        version=__version__,
+        summary="OSCAR-compatible serverless, event-driven FaaS control plane",
+        lifespan=lifespan,
+        separate_input_output_schemas=False,
+        redirect_slashes=False,
+    )
+    app.state.oscar = state
+    install_error_handlers(app)
+
+    app.include_router(system.router)
+    app.include_router(services.router)
+
+    # Added innermost first: the access log sees every request, including 413s.
+    app.add_middleware(TrailingSlashMiddleware)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(AccessLogMiddleware)
+    return app

@@ -1,0 +1,60 @@
+"""Typed errors raised by the control plane; the API layer maps each to one HTTP status."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One problem in a user-supplied definition, located by a dotted field path."""
+
+    field: str
+    message: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = f"line {self.line}: " if self.line is not None else ""
+        return f"{where}{self.field or '<root>'}: {self.message}"
+
+
+class OscarError(Exception):
+    """Base class of every error the control plane reports to its callers."""
+
+
+class InvalidServiceError(OscarError):
+    """A service definition failed validation; carries one entry per offending field."""
+
+    def __init__(self, errors: list[FieldError], source: str | None = None) -> None:
+        self.errors = errors
+        self.source = source
+        prefix = f"{source}: " if source else ""
+        super().__init__(prefix + "; ".join(str(e) for e in errors))
+
+
+class ServiceNotFoundError(OscarError):
+    """No service with that name is registered."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"service '{name}' not found")
+
+
+class ServiceExistsError(OscarError):
+    """A service with that name is already registered."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"a service named '{name}' already exists")
+
+
+class ConfigurationError(OscarError):
+    """The server's own configuration is unusable (bad settings, unreadable data directory)."""
+
+
+class BadRequestError(OscarError):
+    """The request itself is malformed (a body that is not JSON, for instance)."""
+
+
+class ForbiddenError(OscarError):
+    """The caller is authenticated but may not act on this object."""

@@ -1,0 +1,1 @@
+"""Pure-data pydantic models: services, storage providers, FDL files."""

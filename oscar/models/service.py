@@ -1,0 +1,389 @@
+"""The OSCAR service definition (upstream `types.Service`), with upstream JSON/YAML names."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from oscar.models.base import OscarModel
+from oscar.models.quantity import positive_quantity
+from oscar.models.storage import StorageIOConfig, StorageProviders
+
+DEFAULT_OWNER = "cluster_admin"
+LOG_LEVELS = ("NOTSET", "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_LOG_LEVEL_ALIASES = {"WARN": "WARNING", "FATAL": "CRITICAL"}
+
+NAME_MAX_LENGTH = 39
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
+_LABEL_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+
+
+def _scalar_to_str(value: object) -> object:
+    """YAML turns `PORT: 8080` and `DEBUG: true` into numbers and booleans; env wants strings."""
+    if isinstance(value, bool):
+        return json.dumps(value)
+    if isinstance(value, int | float):
+        return str(value)
+    return value
+
+
+def _string_map(value: object) -> object:
+    if value is None:
+        return {}
+    if isinstance(value, dict):
+        return {k: _scalar_to_str(v) for k, v in value.items()}
+    return value
+
+
+def _check_qualified_key(key: str, what: str) -> None:
+    """Validate a Kubernetes label/annotation key: `[prefix/]name`."""
+    prefix, _, name = key.rpartition("/")
+    if prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix)):
+        raise ValueError(f"{what} key '{key}': prefix '{prefix}' is not a DNS subdomain")
+    if not name or len(name) > 63 or not _LABEL_NAME.match(name):
+        raise ValueError(
+            f"{what} key '{key}': name must be 1-63 letters, digits, '-', '_' or '.', "
+            "starting and ending with a letter or digit"
+        )
+
+
+class Synchronous(OscarModel):
+    """Scaling of the synchronous (`/run`) runtime."""
+
+    min_scale: int = Field(0, ge=0)
+    max_scale: int = Field(0, ge=0, description="0 means unlimited")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Synchronous:
+        if self.max_scale and self.max_scale < self.min_scale:
+            raise ValueError(
+                f"max_scale ({self.max_scale}) must be 0 (unlimited) or at least min_scale "
+                f"({self.min_scale})"
+            )
+        return self
+
+
+class Environment(OscarModel):
+    """Environment variables and secrets handed to every job of the service."""
+
+    variables: dict[str, str] = Field(default_factory=dict)
+    secrets: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("variables", "secrets", mode="before")
+    @classmethod
+    def _coerce(cls, value: object) -> object:
+        return _string_map(value)
+
+    @field_validator("variables", "secrets")
+    @classmethod
+    def _names(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            if not _ENV_NAME.match(key):
+                raise ValueError(
+                    f"'{key}' is not a valid variable name (letters, digits, '_', '-', '.'; "
+                    "not starting with a digit)"
+                )
+        return value
+
+
+class Cluster(OscarModel):
+    """Credentials of another OSCAR cluster (replicas, federation, delegation)."""
+
+    endpoint: str = ""
+    auth_user: str = ""
+    auth_password: str = ""
+    ssl_verify: bool = True
+
+
+class Replica(OscarModel):
+    """A place a job can be delegated to: another OSCAR service or a plain endpoint."""
+
+    type: Literal["oscar", "endpoint"] = "oscar"
+    cluster_id: str = ""
+    service_name: str = ""
+    url: str = ""
+    ssl_verify: bool = True
+    priority: int = Field(0, ge=0)
+    headers: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("type", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _target(self) -> Replica:
+        if self.type == "endpoint" and not self.url:
+            raise ValueError("a replica of type 'endpoint' needs a 'url'")
+        if self.type == "oscar" and not (self.cluster_id and self.service_name):
+            raise ValueError("a replica of type 'oscar' needs 'cluster_id' and 'service_name'")
+        return self
+
+
+class Federation(OscarModel):
+    """Upstream v4 federation settings (v3 kept `replicas` and `delegation` at top level)."""
+
+    group_id: str = ""
+    topology: Literal["none", "star", "mesh"] = "none"
+    delegation: Literal["static", "random", "load-based", "topsis"] = "static"
+    rescheduler_threshold: int = Field(0, ge=0)
+    members: list[Replica] = Field(default_factory=list)
+
+
+class Expose(OscarModel):
+    """An always-on exposed HTTP service (Deployment + HPA + Ingress upstream)."""
+
+    min_scale: int = Field(1, ge=0)
+    max_scale: int = Field(10, ge=0)
+    api_port: int | list[int] | None = None
+    cpu_threshold: int = Field(80, ge=1, le=100)
+    rewrite_target: bool = False
+    node_port: int = Field(0, alias="nodePort")
+    default_command: bool = False
+    set_auth: bool = False
+    auth_type: Literal["", "basic", "forward"] = ""
+    health_path: str = "/"
+    probe_mode: Literal["legacy", "direct"] = "legacy"
+
+    @field_validator("api_port")
+    @classmethod
+    def _ports(cls, value: int | list[int] | None) -> int | list[int] | None:
+        for port in [value] if isinstance(value, int) else (value or []):
+            if not 1 <= port <= 65535:
+                raise ValueError(f"port {port} is outside 1-65535")
+        return value
+
+    @field_validator("node_port")
+    @classmethod
+    def _node_port(cls, value: int) -> int:
+        if value and not 30000 <= value <= 32767:
+            raise ValueError(f"nodePort {value} must be 0 or within 30000-32767")
+        return value
+
+    @field_validator("health_path")
+    @classmethod
+    def _absolute(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError(f"'{value}' must start with '/'")
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Expose:
+        if self.max_scale < self.min_scale:
+            raise ValueError(
+                f"max_scale ({self.max_scale}) must be at least min_scale ({self.min_scale})"
+            )
+        return self
+
+
+class Volume(OscarModel):
+    """A managed persistent volume mounted into the service's jobs (upstream v4)."""
+
+    name: str = ""
+    size: str = ""
+    mount_path: str = ""
+    lifecycle_policy: str = ""
+
+    @field_validator("size", mode="before")
+    @classmethod
+    def _size(cls, value: object) -> str:
+        return positive_quantity(value, allow_empty=True)
+
+    @field_validator("mount_path")
+    @classmethod
+    def _mount_path(cls, value: str) -> str:
+        if value and not value.startswith("/"):
+            raise ValueError(f"'{value}' must be an absolute path")
+        return value
+
+
+class Service(OscarModel):
+    """An OSCAR service; field names, JSON/YAML keys and defaults follow upstream `Service`."""
+
+    name: str = Field(description="DNS-1123 label, 1-39 characters")
+    cluster_id: str = ""
+    image: str
+    script: str
+    memory: str = "256Mi"
+    cpu: str = "0.2"
+    enable_gpu: bool = False
+    enable_sgx: bool = False
+    ephemeral_storage_request: str = ""
+    total_memory: str = ""
+    total_cpu: str = ""
+    synchronous: Synchronous = Field(default_factory=Synchronous)
+    replicas: list[Replica] = Field(default_factory=list)
+    delegation: Literal["", "static", "random", "load-based", "topsis"] = ""
+    rescheduler_threshold: int = Field(0, ge=0)
+    federation: Federation | None = None
+    log_level: str = "INFO"
+    alpine: bool = False
+    image_prefetch: bool = False
+    image_pull_secrets: list[str] = Field(default_factory=list)
+    token: str = Field("", description="Read-only: generated by the server on create")
+    file_stage_in: bool = False
+    input: list[StorageIOConfig] = Field(default_factory=list)
+    output: list[StorageIOConfig] = Field(default_factory=list)
+    mount: StorageIOConfig | None = None
+    expose: Expose = Field(default_factory=Expose)
+    environment: Environment = Field(default_factory=Environment)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    labels: dict[str, str] = Field(default_factory=dict)
+    vo: str = ""
+    storage_providers: StorageProviders = Field(default_factory=StorageProviders)
+    clusters: dict[str, Cluster] = Field(default_factory=dict)
+    owner: str = Field("", description="Read-only: set by the server")
+    visibility: Literal["private", "restricted", "public"] = "private"
+    allowed_users: list[str] = Field(default_factory=list)
+    isolation_level: Literal["SERVICE", "USER"] = "SERVICE"
+    bucket_list: list[str] = Field(default_factory=list)
+    interlink_node_name: str = ""
+    volume: Volume | None = None
+    kserve: dict[str, Any] | None = None
+
+    # --- field normalisation and validation -----------------------------------------------
+
+    @field_validator("name")
+    @classmethod
+    def _dns_label(cls, value: str) -> str:
+        if not 1 <= len(value) <= NAME_MAX_LENGTH:
+            raise ValueError(f"must be 1-{NAME_MAX_LENGTH} characters long (got {len(value)})")
+        if not _DNS_LABEL.match(value):
+            raise ValueError(
+                f"'{value}' is not a DNS-1123 label: use lowercase letters, digits and '-', "
+                "starting and ending with a letter or digit"
+            )
+        return value
+
+    @field_validator("image", "script")
+    @classmethod
+    def _required_text(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value
+
+    @field_validator("image")
+    @classmethod
+    def _image_reference(cls, value: str) -> str:
+        value = value.strip()
+        if any(ch.isspace() for ch in value):
+            raise ValueError(f"'{value}' is not an image reference: it contains whitespace")
+        return value
+
+    @field_validator("memory", "cpu", mode="before")
+    @classmethod
+    def _limit(cls, value: object) -> str:
+        return positive_quantity(value)
+
+    @field_validator("ephemeral_storage_request", "total_memory", "total_cpu", mode="before")
+    @classmethod
+    def _optional_quantity(cls, value: object) -> str:
+        return positive_quantity("" if value is None else value, allow_empty=True)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _log_level(cls, value: object) -> str:
+        level = str(value or "INFO").strip().upper()
+        level = _LOG_LEVEL_ALIASES.get(level, level)
+        return level if level in LOG_LEVELS else "INFO"
+
+    @field_validator("visibility", mode="before")
+    @classmethod
+    def _visibility(cls, value: object) -> object:
+        if value is None or value == "":
+            return "private"
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("isolation_level", mode="before")
+    @classmethod
+    def _isolation(cls, value: object) -> object:
+        if value is None or value == "":
+            return "SERVICE"
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("delegation", mode="before")
+    @classmethod
+    def _delegation(cls, value: object) -> object:
+        return "" if value is None else value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("mount", mode="before")
+    @classmethod
+    def _empty_mount(cls, value: object) -> object:
+        # The upstream dashboard and Go clients always send a zero-valued `mount` object.
+        if isinstance(value, dict) and not value.get("path"):
+            return None
+        return value
+
+    @field_validator(
+        "input",
+        "output",
+        "replicas",
+        "image_pull_secrets",
+        "allowed_users",
+        "bucket_list",
+        mode="before",
+    )
+    @classmethod
+    def _null_list(cls, value: object) -> object:
+        return [] if value is None else value
+
+    @field_validator("annotations", "labels", mode="before")
+    @classmethod
+    def _coerce_map(cls, value: object) -> object:
+        return _string_map(value)
+
+    @field_validator(
+        "clusters", "storage_providers", "synchronous", "expose", "environment", mode="before"
+    )
+    @classmethod
+    def _null_object(cls, value: object) -> object:
+        return {} if value is None else value
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, label in value.items():
+            _check_qualified_key(key, "label")
+            if label and (len(label) > 63 or not _LABEL_NAME.match(label)):
+                raise ValueError(
+                    f"label '{key}': value '{label}' must be at most 63 letters, digits, '-', '_' "
+                    "or '.', starting and ending with a letter or digit"
+                )
+        return value
+
+    @field_validator("annotations")
+    @classmethod
+    def _annotations(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            _check_qualified_key(key, "annotation")
+        return value
+
+    @field_validator("interlink_node_name")
+    @classmethod
+    def _node_name(cls, value: str) -> str:
+        value = value.strip()
+        if value and (len(value) > 253 or not _DNS_SUBDOMAIN.match(value)):
+            raise ValueError(f"'{value}' is not a valid Kubernetes node name")
+        return value
+
+    @field_validator("image_pull_secrets")
+    @classmethod
+    def _secret_names(cls, value: list[str]) -> list[str]:
+        for secret in value:
+            if not _DNS_SUBDOMAIN.match(secret):
+                raise ValueError(f"'{secret}' is not a valid Kubernetes secret name")
+        return value
+
+    @model_validator(mode="after")
+    def _default_buckets(self) -> Service:
+        # Upstream: an input/output path with no '/' names a folder in a bucket named after
+        # the service. Only bucket-based stores have buckets.
+        for entry in (*self.input, *self.output):
+            if "/" not in entry.path and entry.provider_type in ("minio", "s3"):
+                entry.path = f"{self.name}/{entry.path}"
+        return self

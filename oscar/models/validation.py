@@ -1,0 +1,131 @@
+"""Turning untrusted input into a `Service`: structural validation plus cross-field checks.
+
+Every problem is reported as a `FieldError` whose path uses the upstream JSON keys
+(`input[0].storage_provider`), so a 400 response or an FDL error names exactly what to fix.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import ValidationError
+
+from oscar.errors import FieldError, InvalidServiceError
+from oscar.models.service import Service
+from oscar.models.storage import (
+    DEFAULT_PROVIDER,
+    INPUT_PROVIDER_TYPES,
+    MOUNT_PROVIDER_TYPES,
+    OUTPUT_PROVIDER_TYPES,
+    StorageIOConfig,
+)
+
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_IPV4 = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
+
+
+def format_loc(loc: Sequence[str | int]) -> str:
+    """`("input", 0, "path")` -> `input[0].path`."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def pydantic_field_errors(exc: ValidationError, prefix: str = "") -> list[FieldError]:
+    """Convert a pydantic error into one `FieldError` per problem, paths prefixed by `prefix`."""
+    errors = []
+    for err in exc.errors(include_url=False):
+        message = err["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        if err["type"] == "missing":
+            message = "is required"
+        elif err["type"] == "literal_error":
+            message = f"{message} (got {err.get('input')!r})"
+        loc = (prefix, *err["loc"]) if prefix else err["loc"]
+        errors.append(FieldError(format_loc(loc), message))
+    return errors
+
+
+def _bucket_problem(bucket: str) -> str | None:
+    if not _BUCKET.match(bucket) or ".." in bucket or _IPV4.match(bucket):
+        return (
+            f"bucket name '{bucket}' is not valid: 3-63 lowercase letters, digits, '.' and '-', "
+            "starting and ending with a letter or digit"
+        )
+    return None
+
+
+def _io_errors(
+    svc: Service, role: str, entries: Sequence[tuple[Any, StorageIOConfig]], allowed: frozenset[str]
+) -> list[FieldError]:
+    errors = []
+    for index, entry in entries:
+        where = f"{role}{'' if index is None else f'[{index}]'}"
+        kind, provider_id = entry.provider_type, entry.provider_id
+        if kind not in allowed:
+            errors.append(
+                FieldError(
+                    f"{where}.storage_provider",
+                    f"'{kind}' cannot be used as {role}; use one of " + ", ".join(sorted(allowed)),
+                )
+            )
+        elif entry.storage_provider != DEFAULT_PROVIDER and not svc.storage_providers.has(
+            kind, provider_id
+        ):
+            errors.append(
+                FieldError(
+                    f"{where}.storage_provider",
+                    f"'{entry.storage_provider}' is not defined in storage_providers.{kind}",
+                )
+            )
+        if kind in ("minio", "s3") and (problem := _bucket_problem(entry.bucket)):
+            errors.append(FieldError(f"{where}.path", problem))
+    return errors
+
+
+def semantic_errors(svc: Service) -> list[FieldError]:
+    """Cross-field problems pydantic cannot see field by field (references, bucket names)."""
+    errors = _io_errors(svc, "input", list(enumerate(svc.input)), INPUT_PROVIDER_TYPES)
+    errors += _io_errors(svc, "output", list(enumerate(svc.output)), OUTPUT_PROVIDER_TYPES)
+    if svc.mount is not None:
+        errors += _io_errors(svc, "mount", [(None, svc.mount)], MOUNT_PROVIDER_TYPES)
+    members = [("replicas", i, r) for i, r in enumerate(svc.replicas)]
+    if svc.federation:
+        members += [("federation.members", i, r) for i, r in enumerate(svc.federation.members)]
+    for where, index, replica in members:
+        if replica.type == "oscar" and replica.cluster_id not in svc.clusters:
+            errors.append(
+                FieldError(
+                    f"{where}[{index}].cluster_id",
+                    f"cluster '{replica.cluster_id}' is not defined in clusters",
+                )
+            )
+    if svc.visibility == "restricted" and not svc.allowed_users:
+        errors.append(
+            FieldError("allowed_users", "must list at least one user when visibility is restricted")
+        )
+    return errors
+
+
+def parse_service(data: object, *, source: str | None = None) -> Service:
+    """Validate untrusted data (a decoded JSON/YAML object) into a `Service`.
+
+    Raises `InvalidServiceError` listing every problem found, each with its field path.
+    """
+    if not isinstance(data, dict):
+        raise InvalidServiceError(
+            [FieldError("", f"a service must be an object, not {type(data).__name__}")], source
+        )
+    try:
+        svc = Service.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidServiceError(pydantic_field_errors(exc), source) from None
+    errors = semantic_errors(svc)
+    if errors:
+        raise InvalidServiceError(errors, source)
+    return svc

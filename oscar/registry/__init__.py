@@ -1,0 +1,1 @@
+"""Where service definitions are kept: one interface, one module per backend."""

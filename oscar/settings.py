@@ -1,0 +1,131 @@
+"""Every setting of the control plane in one place, read from `OSCAR_*` environment variables.
+
+Upstream OSCAR's variable names (`MINIO_ENDPOINT`, `OSCAR_SERVICE_PORT`, `OIDC_GROUPS`, ...) are
+accepted as aliases so that an upstream deployment's environment works unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def default_data_dir() -> Path:
+    """Where the embedded default keeps its state when `OSCAR_DATA_DIR` is not set."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "oscar"
+
+
+def _env(*names: str) -> AliasChoices:
+    return AliasChoices(*names)
+
+
+class Settings(BaseSettings):
+    """Control-plane configuration. Construct with keyword arguments to override the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="OSCAR_", populate_by_name=True, extra="ignore")
+
+    # --- HTTP server -------------------------------------------------------------------------
+    host: str = Field("127.0.0.1", description="Address `oscar serve` binds to (OSCAR_HOST).")
+    port: int = Field(
+        8080,
+        ge=0,
+        le=65535,
+        description="HTTP port of the API (OSCAR_PORT; upstream OSCAR_SERVICE_PORT).",
+        validation_alias=_env("OSCAR_PORT", "OSCAR_SERVICE_PORT", "port"),
+    )
+    data_dir: Path = Field(
+        default_factory=default_data_dir,
+        description="Directory holding the SQLite registry, generated credentials and job data "
+        "(OSCAR_DATA_DIR).",
+    )
+    log_level: str = Field("INFO", description="Log level of the control plane (OSCAR_LOG_LEVEL).")
+    max_body_bytes: int = Field(
+        64 * 1024 * 1024,
+        gt=0,
+        description="Largest request body accepted, in bytes; larger ones get 413 "
+        "(OSCAR_MAX_BODY_BYTES).",
+    )
+
+    # --- Identity ----------------------------------------------------------------------------
+    username: str = Field(
+        "oscar", min_length=1, description="Basic-auth admin user (OSCAR_USERNAME)."
+    )
+    password: SecretStr | None = Field(
+        None,
+        description="Basic-auth admin password (OSCAR_PASSWORD). When unset, a strong one is "
+        "generated on first start and kept in `<data_dir>/admin-password` (mode 0600).",
+    )
+    name: str = Field("oscar", description="Name of this OSCAR deployment (OSCAR_NAME).")
+    namespace: str = Field("oscar", description="Namespace of the control plane (OSCAR_NAMESPACE).")
+    services_namespace: str = Field(
+        "oscar-svc", description="Namespace for services and jobs (OSCAR_SERVICES_NAMESPACE)."
+    )
+    oidc_groups: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated OIDC groups granted access (OSCAR_OIDC_GROUPS; upstream "
+        "OIDC_GROUPS).",
+        validation_alias=_env("OSCAR_OIDC_GROUPS", "OIDC_GROUPS", "oidc_groups"),
+    )
+
+    # --- Default object store (reported as `minio_provider`) -----------------------------------
+    s3_port: int = Field(
+        9000, ge=0, le=65535, description="Port of the embedded S3 endpoint (OSCAR_S3_PORT)."
+    )
+    minio_endpoint: str | None = Field(
+        None,
+        description="Endpoint of the default MinIO store (OSCAR_MINIO_ENDPOINT; upstream "
+        "MINIO_ENDPOINT). Unset on the embedded default: the embedded store's URL is used.",
+        validation_alias=_env("OSCAR_MINIO_ENDPOINT", "MINIO_ENDPOINT", "minio_endpoint"),
+    )
+    minio_access_key: str | None = Field(
+        None,
+        description="Access key of the default store (MINIO_ACCESS_KEY); defaults to the admin "
+        "user.",
+        validation_alias=_env("OSCAR_MINIO_ACCESS_KEY", "MINIO_ACCESS_KEY", "minio_access_key"),
+    )
+    minio_secret_key: SecretStr | None = Field(
+        None,
+        description="Secret key of the default store (MINIO_SECRET_KEY); defaults to the admin "
+        "password.",
+        validation_alias=_env("OSCAR_MINIO_SECRET_KEY", "MINIO_SECRET_KEY", "minio_secret_key"),
+    )
+    minio_region: str = Field(
+        "us-east-1",
+        min_length=1,
+        description="Region of the default store (MINIO_REGION). Never empty: the upstream "
+        "dashboard breaks on an empty region.",
+        validation_alias=_env("OSCAR_MINIO_REGION", "MINIO_REGION", "minio_region"),
+    )
+    minio_tls_verify: bool = Field(
+        True,
+        description="Whether clients verify the default store's TLS certificate "
+        "(MINIO_TLS_VERIFY).",
+        validation_alias=_env("OSCAR_MINIO_TLS_VERIFY", "MINIO_TLS_VERIFY", "minio_tls_verify"),
+    )
+
+    @field_validator("oidc_groups", mode="before")
+    @classmethod
+    def _split_groups(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [g.strip() for g in value.split(",") if g.strip()]
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _upper_level(cls, value: str) -> str:
+        return value.upper()
+
+    @property
+    def registry_path(self) -> Path:
+        """The SQLite file of the service registry."""
+        return self.data_dir / "oscar.db"
+
+    @property
+    def password_file(self) -> Path:
+        """Where a generated admin password is kept."""
+        return self.data_dir / "admin-password"

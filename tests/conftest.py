@@ -1,0 +1,48 @@
+"""Shared fixtures: a real `oscar serve` for the session, factories for fresh ones."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.fixtures.server import RunningServer, start_server
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """One `oscar serve` process shared by the API tests (each test uses its own names)."""
+    running = start_server(tmp_path_factory.mktemp("session") / "data")
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def api(server: RunningServer) -> httpx.Client:
+    """Admin-authenticated HTTP client for the session server."""
+    return server.client()
+
+
+@pytest.fixture
+def anon(server: RunningServer) -> httpx.Client:
+    """Unauthenticated HTTP client for the session server."""
+    return server.client(auth=False)
+
+
+@pytest.fixture
+def start_oscar(tmp_path: Path) -> Iterator[Callable[..., RunningServer]]:
+    """Factory for servers of this test only; all are killed at the end of the test."""
+    started: list[RunningServer] = []
+
+    def start(data_dir: Path | None = None, **kwargs: object) -> RunningServer:
+        running = start_server(data_dir or tmp_path / "data", **kwargs)  # type: ignore[arg-type]
+        started.append(running)
+        return running
+
+    yield start
+    for running in started:
+        if running.process.poll() is None:
+            running.stop(signal.SIGKILL)
