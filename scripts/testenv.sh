@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Install (and cache) the real servers the tests use: MinIO, WebDAV, Slurm, Kubernetes, browser.
+#   scripts/testenv.sh install [minio|webdav|slurm|kubernetes|browser ...]
+#   scripts/testenv.sh check   [NAME ...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+exec python -m tests.services "${@:-install}"
