@@ -89,7 +89,8 @@ def _loc_of(path: str) -> Loc:
 def _inline_script(raw: dict[str, Any], base_dir: Path) -> str | None:
     """Replace a one-line `script` with the content of the file it names; return an error."""
     script = raw.get("script")
-    if not isinstance(script, str) or "\n" in script.strip() or not script.strip():
+    # A plain YAML scalar has no newline; a block (`|`) always ends with one, even for one line.
+    if not isinstance(script, str) or "\n" in script or not script.strip():
         return None
     script_path = Path(script.strip())
     if not script_path.is_absolute():
@@ -169,11 +170,12 @@ def parse_fdl(text: str, *, source: str = "<fdl>", base_dir: Path | None = None)
                     )
                 )
                 continue
-            label = f"service '{raw.get('name', '?')}' ({format_loc(svc_loc)})"
+            where = format_loc(svc_loc)
+            label = f"service '{raw.get('name', '?')}'"
             raw = {**raw, "cluster_id": str(cluster_id)}
             if problem := _inline_script(raw, base_dir):
                 line = _line_for((*svc_loc, "script"), lines)
-                errors.append(FieldError(f"{label}.script", problem, line))
+                errors.append(FieldError(f"{where}.script", f"{label}: {problem}", line))
                 raw["script"] = "# unreadable"  # keep validating the other fields
             # oscar-cli copies the top-level providers and clusters into every service; the
             # service's own entries win on the same id.
@@ -186,7 +188,9 @@ def parse_fdl(text: str, *, source: str = "<fdl>", base_dir: Path | None = None)
             except InvalidServiceError as exc:
                 for err in exc.errors:
                     line = _line_for((*svc_loc, *_loc_of(err.field)), lines)
-                    errors.append(FieldError(f"{label}.{err.field}", err.message, line))
+                    errors.append(
+                        FieldError(f"{where}.{err.field}", f"{label}: {err.message}", line)
+                    )
                 continue
             if problem is None:
                 fdl.services.append(FDLService(str(cluster_id), svc))
