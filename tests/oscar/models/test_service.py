@@ -1,0 +1,105 @@
+"""Service model: upstream defaults, normalisation, tolerant parsing and lossless round-trips."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+import yaml
+
+from oscar.errors import InvalidServiceError
+from oscar.models.service import Service
+from oscar.models.validation import parse_service
+from tests.fixtures.services import full_service, minimal_service
+
+
+def test_minimal_service_gets_upstream_defaults() -> None:
+    service = parse_service(minimal_service("svc"))
+    assert service.memory == "256Mi"
+    assert service.cpu == "0.2"
+    assert service.log_level == "INFO"
+    assert service.enable_gpu is False
+    assert service.visibility == "private"
+    assert service.input == [] and service.output == []
+
+
+def test_path_without_slash_gets_service_name_as_bucket() -> None:
+    data = minimal_service("svc", input=[{"storage_provider": "minio", "path": "in"}])
+    service = parse_service(data)
+    assert service.input[0].path == "svc/in"
+    assert service.input[0].storage_provider == "minio.default"
+
+
+@pytest.mark.parametrize(("given", "expected"), [(1, "1"), (0.5, "0.5"), ("250m", "250m")])
+def test_cpu_as_number_or_string(given: object, expected: str) -> None:
+    assert parse_service(minimal_service(cpu=given)).cpu == expected
+
+
+@pytest.mark.parametrize(("given", "expected"), [("debug", "DEBUG"), ("verbose", "INFO")])
+def test_log_level_normalised(given: str, expected: str) -> None:
+    assert parse_service(minimal_service(log_level=given)).log_level == expected
+
+
+def test_keys_match_case_insensitively() -> None:
+    service = parse_service({"Name": "svc", "IMAGE": "alpine", "Script": "echo"})
+    assert (service.name, service.image) == ("svc", "alpine")
+
+
+def test_unknown_fields_are_ignored_and_logged(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO):
+        service = parse_service(minimal_service("svc", brand_new_field={"x": 1}))
+    assert service.name == "svc"
+    assert "brand_new_field" in caplog.text
+    assert "brand_new_field" not in service.model_dump()
+
+
+def test_json_round_trip_is_lossless() -> None:
+    service = parse_service(full_service())
+    again = Service.model_validate(json.loads(service.model_dump_json()))
+    assert again == service
+
+
+def test_yaml_round_trip_is_lossless() -> None:
+    service = parse_service(full_service())
+    text = yaml.safe_dump(service.model_dump(mode="json", by_alias=True))
+    assert Service.model_validate(yaml.safe_load(text)) == service
+
+
+def _contains(actual: object, expected: object) -> bool:
+    """Whether `actual` holds everything in `expected` (defaults may add more keys)."""
+    if isinstance(expected, dict):
+        return isinstance(actual, dict) and all(
+            k in actual and _contains(actual[k], v) for k, v in expected.items()
+        )
+    if isinstance(expected, list):
+        return (
+            isinstance(actual, list)
+            and len(actual) == len(expected)
+            and all(_contains(a, e) for a, e in zip(actual, expected, strict=True))
+        )
+    return actual == expected
+
+
+def test_full_service_keeps_every_field() -> None:
+    data = full_service("svc-full")
+    dumped = parse_service(data).model_dump(mode="json", by_alias=True)
+    for key, value in data.items():
+        if key in {"cpu", "storage_providers", "input", "output", "mount"}:
+            continue  # normalised; checked below
+        assert _contains(dumped[key], value), key
+    assert dumped["cpu"] == "1.5"
+    assert dumped["storage_providers"]["webdav"]["dcache"]["hostname"] == "dcache.example.org"
+    assert dumped["output"][1]["prefix"] == ["r-"]
+
+
+def test_upstream_aliases_are_emitted() -> None:
+    dumped = parse_service(full_service()).model_dump(mode="json", by_alias=True)
+    assert dumped["expose"]["nodePort"] == 30080
+
+
+def test_several_errors_reported_together() -> None:
+    with pytest.raises(InvalidServiceError) as excinfo:
+        parse_service({"name": "Bad_Name", "memory": "lots"})
+    fields = {error.field for error in excinfo.value.errors}
+    assert {"name", "image", "script", "memory"} <= fields

@@ -1,0 +1,96 @@
+"""Registry contract, run against every implementation, plus SQLite durability."""
+
+from __future__ import annotations
+
+import sqlite3
+import stat
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from oscar.errors import ConfigurationError, ServiceExistsError, ServiceNotFoundError
+from oscar.models.validation import parse_service
+from oscar.registry.base import Registry
+from oscar.registry.memory import MemoryRegistry
+from oscar.registry.sqlite import SQLiteRegistry
+from tests.fixtures.services import full_service, minimal_service
+
+Factory = Callable[[], Registry]
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Registry]:
+    instance: Registry = (
+        MemoryRegistry() if request.param == "memory" else SQLiteRegistry(tmp_path / "r.db")
+    )
+    yield instance
+    instance.close()
+
+
+def test_create_get_list_update_delete(registry: Registry) -> None:
+    first = parse_service(full_service("b-svc"))
+    second = parse_service(minimal_service("a-svc"))
+    registry.create(first)
+    registry.create(second)
+    assert registry.get("b-svc") == first
+    assert [s.name for s in registry.list()] == ["a-svc", "b-svc"]
+
+    changed = first.model_copy(update={"image": "alpine:3.21"})
+    registry.update(changed)
+    assert registry.get("b-svc").image == "alpine:3.21"
+
+    registry.delete("a-svc")
+    assert [s.name for s in registry.list()] == ["b-svc"]
+
+
+def test_duplicate_create_is_rejected(registry: Registry) -> None:
+    registry.create(parse_service(minimal_service("dup")))
+    with pytest.raises(ServiceExistsError):
+        registry.create(parse_service(minimal_service("dup", image="other")))
+    assert registry.get("dup").image == "alpine"
+
+
+@pytest.mark.parametrize("operation", ["get", "update", "delete"])
+def test_missing_service(registry: Registry, operation: str) -> None:
+    with pytest.raises(ServiceNotFoundError):
+        if operation == "update":
+            registry.update(parse_service(minimal_service("ghost")))
+        else:
+            getattr(registry, operation)("ghost")
+
+
+def test_returned_services_are_copies(registry: Registry) -> None:
+    registry.create(parse_service(minimal_service("svc")))
+    registry.get("svc").image = "mutated"
+    assert registry.get("svc").image == "alpine"
+
+
+def test_sqlite_survives_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "r.db"
+    service = parse_service(full_service("kept"))
+    first = SQLiteRegistry(path)
+    first.create(service)
+    first.close()
+    reopened = SQLiteRegistry(path)
+    assert reopened.get("kept") == service
+    reopened.close()
+
+
+def test_sqlite_file_is_private(tmp_path: Path) -> None:
+    path = tmp_path / "r.db"
+    SQLiteRegistry(path).close()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_sqlite_refuses_newer_schema(tmp_path: Path) -> None:
+    path = tmp_path / "r.db"
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA user_version=99")
+    with pytest.raises(ConfigurationError, match="newer oscar"):
+        SQLiteRegistry(path)
+
+
+def test_sqlite_unopenable_path_is_a_configuration_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="cannot open the registry"):
+        SQLiteRegistry(tmp_path / "missing-dir" / "r.db")
