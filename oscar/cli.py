@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -91,6 +92,11 @@ def serve(
             timeout_graceful_shutdown=30,
         )
     )
+    # uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown, which would end the process
+    # "killed by signal" (exit 143) or with a KeyboardInterrupt traceback. A finished graceful
+    # shutdown is a clean exit: make the re-raised signal a no-op so we exit 0.
+    for handled in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(handled, lambda *_: None)
     server.run()
     if not server.started:
         raise _fail(f"could not serve on {settings.host}:{settings.port}")

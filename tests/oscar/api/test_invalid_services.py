@@ -1,0 +1,100 @@
+"""At least twenty distinct invalid definitions, each a 400 that names the offending field."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.fixtures.services import minimal_service
+
+# (case id, fields merged into a minimal valid definition, field path the error must name)
+INVALID: list[tuple[str, dict[str, Any], str]] = [
+    ("missing-name", {"name": None}, "name"),
+    ("name-uppercase", {"name": "MyService"}, "name"),
+    ("name-underscore", {"name": "my_service"}, "name"),
+    ("name-too-long", {"name": "a" * 40}, "name"),
+    ("name-leading-dash", {"name": "-svc"}, "name"),
+    ("missing-image", {"image": None}, "image"),
+    ("empty-image", {"image": ""}, "image"),
+    ("missing-script", {"script": None}, "script"),
+    ("memory-not-quantity", {"memory": "lots"}, "memory"),
+    ("memory-negative", {"memory": "-1Gi"}, "memory"),
+    ("cpu-not-quantity", {"cpu": "fast"}, "cpu"),
+    ("cpu-zero", {"cpu": 0}, "cpu"),
+    ("gpu-not-bool", {"enable_gpu": "maybe"}, "enable_gpu"),
+    ("input-not-list", {"input": "bucket/in"}, "input"),
+    ("input-missing-path", {"input": [{"storage_provider": "minio"}]}, "input[0].path"),
+    (
+        "input-unknown-provider",
+        {"input": [{"storage_provider": "s3.nowhere", "path": "b/in"}]},
+        "input[0].storage_provider",
+    ),
+    (
+        "input-provider-type-not-allowed",
+        {"input": [{"storage_provider": "onedata.x", "path": "b/in"}]},
+        "input[0].storage_provider",
+    ),
+    (
+        "output-path-escapes",
+        {"output": [{"storage_provider": "minio", "path": "b/../../etc"}]},
+        "output[0].path",
+    ),
+    (
+        "output-bad-bucket-name",
+        {"output": [{"storage_provider": "minio", "path": "Bad_Bucket/out"}]},
+        "output[0].path",
+    ),
+    ("env-variables-not-map", {"environment": {"variables": ["A=1"]}}, "environment.variables"),
+    (
+        "env-bad-variable-name",
+        {"environment": {"variables": {"1BAD": "x"}}},
+        "environment.variables",
+    ),
+    ("labels-bad-key", {"labels": {"bad key!": "v"}}, "labels"),
+    ("visibility-unknown", {"visibility": "secret"}, "visibility"),
+    ("restricted-without-users", {"visibility": "restricted"}, "allowed_users"),
+    ("isolation-unknown", {"isolation_level": "TEAM"}, "isolation_level"),
+    ("synchronous-not-map", {"synchronous": 3}, "synchronous"),
+    ("expose-port-not-int", {"expose": {"api_port": "http"}}, "expose.api_port"),
+    (
+        "replica-unknown-cluster",
+        {"replicas": [{"type": "oscar", "cluster_id": "nowhere", "service_name": "x"}]},
+        "replicas[0].cluster_id",
+    ),
+    (
+        "provider-id-invalid",
+        {"storage_providers": {"minio": {"bad id!": {"endpoint": "http://m:9000"}}}},
+        "storage_providers.minio",
+    ),
+    ("image-pull-secrets-not-list", {"image_pull_secrets": "regcred"}, "image_pull_secrets"),
+]
+
+
+def _definition(fields: dict[str, Any]) -> dict[str, Any]:
+    merged = {**minimal_service(), **fields}
+    return {k: v for k, v in merged.items() if v is not None}
+
+
+def test_there_are_at_least_twenty_cases() -> None:
+    assert len({case for case, _, _ in INVALID}) >= 20
+
+
+@pytest.mark.parametrize(("fields", "field"), [c[1:] for c in INVALID], ids=[c[0] for c in INVALID])
+def test_invalid_definition_is_400_naming_the_field(
+    api: httpx.Client, fields: dict[str, Any], field: str
+) -> None:
+    definition = _definition(fields)
+    response = api.post("/system/services", json=definition)
+    assert response.status_code == 400, response.text
+    body = response.json()
+    named = [e["field"] for e in body["errors"]]
+    assert any(
+        f == field or f.startswith(field + ".") or f.startswith(field + "[") for f in named
+    ), named
+    assert all(e["message"] for e in body["errors"])
+    assert field.split("[")[0].split(".")[0] in body["detail"]
+    # Nothing was stored.
+    if "name" in definition and isinstance(definition["name"], str):
+        assert api.get(f"/system/services/{definition['name']}").status_code in {400, 404}
