@@ -1,20 +1,90 @@
-"""`oscar-supervisor` entry point. The event/staging pipeline arrives with the supervisor issue."""
+"""`oscar-supervisor`: read one event (stdin or $EVENT), process it, print the response.
+
+Exit status: 0 success; the script's own code when it fails; 124 on timeout; 2 bad
+configuration or event; 3 stage-in failure; 4 stage-out failure.
+"""
 
 from __future__ import annotations
 
+import argparse
+import logging
+import os
 import sys
+from pathlib import Path
 
 from supervisor import __version__
+from supervisor.config import PROVIDER_SECRETS_DIR, env_flag, load_config
+from supervisor.errors import EventError, SupervisorError
+from supervisor.events import decode_event_payload
+from supervisor.logs import configure
+from supervisor.pipeline import run_job
+
+log = logging.getLogger("supervisor")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="oscar-supervisor", description=__doc__)
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    parser.add_argument(
+        "--base64",
+        action="store_true",
+        help="the event is base64-encoded (also EVENT_BASE64=1; the HPC path encodes it)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        help="kill the script after this many seconds (also SUPERVISOR_TIMEOUT)",
+    )
+    parser.add_argument(
+        "--workdir", type=Path, default=None, help="where to create the job's temporary folders"
+    )
+    return parser
+
+
+def _read_payload(env: dict[str, str]) -> bytes:
+    # Upstream pipes the event on stdin (`echo $EVENT | supervisor`); $EVENT is the fallback
+    # for runners that cannot pipe.
+    if not sys.stdin.isatty():
+        data = sys.stdin.buffer.read()
+        if data.strip():
+            return data
+    if env.get("EVENT"):
+        return env["EVENT"].encode()
+    raise EventError("no event: pipe it on stdin or set EVENT")
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Print the version; anything else is refused clearly until the pipeline exists."""
-    args = sys.argv[1:] if argv is None else argv
-    if args in (["--version"], ["version"]):
+    """Run one job; return the exit status."""
+    args = _parser().parse_args(argv)
+    if args.version:
         print(f"oscar-supervisor {__version__}")
         return 0
-    print("oscar-supervisor: event processing is not implemented yet", file=sys.stderr)
-    return 2
+    env = dict(os.environ)
+    configure(env.get("LOG_LEVEL", "INFO").upper() if env.get("LOG_LEVEL") else "INFO")
+    try:
+        config = load_config(env)
+        configure(config.log_level)
+        timeout = args.timeout or (
+            float(env["SUPERVISOR_TIMEOUT"]) if env.get("SUPERVISOR_TIMEOUT") else None
+        )
+        payload = decode_event_payload(
+            _read_payload(env), base64_encoded=args.base64 or env_flag(env, "EVENT_BASE64")
+        )
+        secrets_dir = Path(env.get("PROVIDER_SECRETS_DIR", str(PROVIDER_SECRETS_DIR)))
+        result = run_job(
+            payload, config, env, secrets_dir=secrets_dir, workdir=args.workdir, timeout=timeout
+        )
+    except SupervisorError as exc:
+        log.error("%s", exc.message)
+        return exc.exit_code
+    except ValueError as exc:
+        log.error("invalid setting: %s", exc)
+        return 2
+    sys.stdout.buffer.write(result)
+    sys.stdout.buffer.flush()
+    log.info("Job finished")
+    return 0
 
 
 if __name__ == "__main__":
