@@ -87,7 +87,8 @@ class FunctionConfig:
 
 def _decode_base64(value: str, what: str) -> str:
     try:
-        return base64.b64decode(value.strip(), validate=False).decode("utf-8")
+        # Strict decoding: a typo in a path must not silently decode to an empty configuration.
+        return base64.b64decode("".join(value.split()), validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError) as exc:
         raise ConfigError(f"{what} is neither a readable file nor base64 text: {exc}") from None
 

@@ -1,0 +1,49 @@
+"""Run `oscar-supervisor` as a real child process with a configuration and a script."""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.fixtures.server import clean_env
+
+
+def b64(text: str | bytes) -> str:
+    """Base64 text of `text`."""
+    data = text.encode() if isinstance(text, str) else text
+    return base64.b64encode(data).decode()
+
+
+def run_supervisor(
+    config: dict[str, Any],
+    script: str,
+    event: bytes | None,
+    *,
+    tmp_path: Path,
+    env: dict[str, str] | None = None,
+    args: list[str] | None = None,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess[bytes]:
+    """Run the supervisor with `config` and `script` passed as upstream's base64 env vars."""
+    settings = {
+        "FUNCTION_CONFIG": b64(yaml.safe_dump(config)),
+        "SCRIPT": b64(script),
+        "PROVIDER_SECRETS_DIR": str(tmp_path / "no-secrets"),
+        **(env or {}),
+    }
+    full_env = clean_env(**settings)
+    workdir = tmp_path / "work"
+    workdir.mkdir(exist_ok=True)
+    return subprocess.run(
+        [sys.executable, "-m", "supervisor", "--workdir", str(workdir), *(args or [])],
+        input=event,
+        env=full_env,
+        capture_output=True,
+        timeout=timeout,
+        check=False,
+    )
