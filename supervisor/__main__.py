@@ -87,5 +87,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
+def main_exit() -> None:
+    """Console-script and zipapp entry point: exit with `main()`'s status."""
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    main_exit()
