@@ -81,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         log.error("invalid setting: %s", exc)
         return 2
+    except Exception:
+        # A bug of ours: say so with the traceback, and fail the job rather than hang or lie.
+        log.exception("unexpected supervisor error")
+        return 1
     sys.stdout.buffer.write(result)
     sys.stdout.buffer.flush()
     log.info("Job finished")

@@ -96,7 +96,11 @@ def _decode_base64(value: str, what: str) -> str:
 def _read_path_or_base64(value: str, what: str) -> str:
     """A value that is a path to an existing file, or else base64 text."""
     candidate = Path(value)
-    if len(value) < 4096 and candidate.is_file():
+    try:
+        is_file = candidate.is_file()
+    except OSError:  # e.g. a long base64 text is "File name too long"
+        is_file = False
+    if is_file:
         try:
             return candidate.read_text(encoding="utf-8")
         except OSError as exc:

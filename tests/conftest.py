@@ -11,6 +11,9 @@ import pytest
 
 from tests.fixtures.server import RunningServer, start_server
 
+# Session fixtures for the real servers (one per module of tests/services/).
+pytest_plugins = ["tests.services.minio", "tests.services.webdav"]
+
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
