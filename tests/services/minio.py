@@ -82,7 +82,9 @@ class MinioServer:
         from minio.credentials import StaticProvider
 
         return MinioAdmin(
-            self.host, credentials=StaticProvider(self.access_key, self.secret_key), secure=False
+            endpoint=self.host,
+            credentials=StaticProvider(self.access_key, self.secret_key),
+            secure=False,
         )
 
     def wait_ready(self, timeout: float = 60) -> None:
