@@ -12,7 +12,12 @@ import pytest
 from tests.fixtures.server import RunningServer, start_server
 
 # Session fixtures for the real servers (one per module of tests/services/).
-pytest_plugins = ["tests.services.minio", "tests.services.slurm", "tests.services.webdav"]
+pytest_plugins = [
+    "tests.services.browser",
+    "tests.services.minio",
+    "tests.services.slurm",
+    "tests.services.webdav",
+]
 
 
 @pytest.fixture(scope="session")
