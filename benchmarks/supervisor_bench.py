@@ -1,0 +1,154 @@
+"""Supervisor start-up and staging throughput, against a baseline measured in the same run.
+
+    python benchmarks/supervisor_bench.py [--runs 15] [--size-mb 64]
+
+Start-up: `oscar-supervisor` processing a trivial UNKNOWN event, against a bare `python -c pass`.
+Staging: an S3 event for a `--size-mb` object staged in and out through a real MinIO (from the
+test environment: `scripts/testenv.sh install minio`), against raw boto3 doing the same download
+and upload in-process. Prints median and p95 and the ratio to the baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+import boto3  # noqa: E402
+import yaml  # noqa: E402
+
+from tests.services import minio as minio_service  # noqa: E402
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def _timed(action: Callable[[], None], runs: int) -> list[float]:
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        action()
+        samples.append(time.perf_counter() - started)
+    return samples
+
+
+def _p95(samples: list[float]) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+def _row(name: str, samples: list[float], baseline: list[float], unit: str = "ms") -> str:
+    scale = 1000 if unit == "ms" else 1
+    median, base = statistics.median(samples), statistics.median(baseline)
+    return (
+        f"| {name:<34} | {median * scale:>10.1f} {unit} | {_p95(samples) * scale:>10.1f} {unit} "
+        f"| {median / base:>6.2f}x |"
+    )
+
+
+def _run_supervisor(env: dict[str, str], event: bytes) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "supervisor"], input=event, env=env, capture_output=True, check=False
+    )
+    if result.returncode != 0:
+        raise SystemExit(f"supervisor failed: {result.stderr.decode()[-2000:]}")
+
+
+def startup(runs: int) -> list[str]:
+    """Rows for the start-up comparison."""
+    env = {
+        **os.environ,
+        "FUNCTION_CONFIG": _b64("name: bench\nlog_level: CRITICAL\n"),
+        "SCRIPT": _b64("echo ok\n"),
+        "PYTHONPATH": str(REPO_ROOT),
+    }
+    baseline = _timed(lambda: subprocess.run([sys.executable, "-c", "pass"], check=True), runs)
+    job = _timed(lambda: _run_supervisor(env, b"hello"), runs)
+    return [
+        _row("python -c pass (baseline)", baseline, baseline),
+        _row("supervisor, UNKNOWN event, echo", job, baseline),
+    ]
+
+
+def staging(runs: int, size_mb: int) -> list[str]:
+    """Rows for the staging comparison against a real MinIO."""
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp, minio_service.running(Path(tmp)) as server:
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=server.endpoint,
+            aws_access_key_id=server.access_key,
+            aws_secret_access_key=server.secret_key,
+            region_name="us-east-1",
+        )
+        bucket_in, bucket_out = f"in-{uuid.uuid4().hex[:6]}", f"out-{uuid.uuid4().hex[:6]}"
+        s3.create_bucket(Bucket=bucket_in)
+        s3.create_bucket(Bucket=bucket_out)
+        source = Path(tmp) / "object.bin"
+        with source.open("wb") as handle:
+            for _ in range(size_mb):
+                handle.write(os.urandom(1024 * 1024))
+        s3.upload_file(str(source), bucket_in, "in/object.bin")
+        scratch = Path(tmp) / "scratch.bin"
+
+        def raw() -> None:
+            s3.download_file(bucket_in, "in/object.bin", str(scratch))
+            s3.upload_file(str(scratch), bucket_out, "raw/object.bin")
+
+        config = {
+            "name": "bench",
+            "log_level": "CRITICAL",
+            "output": [{"storage_provider": "minio.default", "path": f"{bucket_out}/sup"}],
+            "storage_providers": {"minio": {"default": {"endpoint": server.endpoint}}},
+        }
+        env = {
+            **os.environ,
+            "FUNCTION_CONFIG": _b64(yaml.safe_dump(config)),
+            "SCRIPT": _b64('mv "$INPUT_FILE_PATH" "$TMP_OUTPUT_DIR/"\n'),
+            "MINIO_ACCESS_KEY": server.access_key,
+            "MINIO_SECRET_KEY": server.secret_key,
+            "PYTHONPATH": str(REPO_ROOT),
+            "PROVIDER_SECRETS_DIR": str(Path(tmp) / "none"),
+        }
+        record = {"eventSource": "minio:s3", "s3": {"bucket": {"name": bucket_in}}}
+        record["s3"]["object"] = {"key": "in%2Fobject.bin"}
+        event = json.dumps({"Records": [record]}).encode()
+        baseline = _timed(raw, runs)
+        supervised = _timed(lambda: _run_supervisor(env, event), runs)
+        rows.append(_row(f"boto3 in+out {size_mb} MB (baseline)", baseline, baseline))
+        rows.append(_row(f"supervisor in+out {size_mb} MB", supervised, baseline))
+        for name, samples in (("boto3", baseline), ("supervisor", supervised)):
+            throughput = 2 * size_mb / statistics.median(samples)
+            rows.append(f"| {name + ' throughput (in+out)':<34} | {throughput:>10.1f} MB/s | |  |")
+    return rows
+
+
+def main() -> None:
+    """Run both comparisons and print one table."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--size-mb", type=int, default=64)
+    args = parser.parse_args()
+    print(f"| {'measurement':<34} | {'median':>13} | {'p95':>13} | ratio |")
+    print(f"|{'-' * 36}|{'-' * 15}|{'-' * 15}|-------|")
+    for row in startup(args.runs):
+        print(row, flush=True)
+    for row in staging(max(3, args.runs // 3), args.size_mb):
+        print(row, flush=True)
+
+
+if __name__ == "__main__":
+    main()
