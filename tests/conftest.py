@@ -14,6 +14,7 @@ from tests.fixtures.server import RunningServer, start_server
 # Session fixtures for the real servers (one per module of tests/services/).
 pytest_plugins = [
     "tests.services.browser",
+    "tests.services.kubernetes",
     "tests.services.minio",
     "tests.services.slurm",
     "tests.services.webdav",

@@ -1,0 +1,508 @@
+"""The S3 HTTP API of the embedded store (path-style), as an ASGI app.
+
+Every request is SigV4-verified (header or presigned query) except CORS preflights. Object bodies
+are streamed to disk, never held in memory. After each object write, `on_object_created` is
+called with MinIO's event name so that the control plane can turn it into jobs.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import uuid
+from collections.abc import Callable, Iterator
+from email.utils import format_datetime
+from typing import Any
+from urllib.parse import parse_qsl, unquote
+from xml.etree import ElementTree
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from oscar.storage.embedded import xml
+from oscar.storage.embedded.chunked import AwsChunkedDecoder, ChunkedDecodeError
+from oscar.storage.embedded.sigv4 import SignatureError, VerifiedRequest, verify
+from oscar.storage.embedded.store import ObjectInfo, ObjectStore, StoreError
+
+log = logging.getLogger("oscar.s3")
+ObjectCreated = Callable[[ObjectInfo, str, str], None]  # (object, access key, event name)
+_CORS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "GET, PUT, POST, DELETE, HEAD",
+    "Access-Control-Expose-Headers": "ETag, Content-Length, Content-Range, x-amz-request-id",
+    "Access-Control-Max-Age": "3600",
+}
+_READ_CHUNK = 1024 * 1024
+
+
+class S3Error(Exception):
+    """An error to answer in S3's XML format."""
+
+    def __init__(self, code: str, message: str, status: int) -> None:
+        super().__init__(message)
+        self.code, self.message, self.status = code, message, status
+
+
+def _user_metadata(headers: Any) -> dict[str, str]:
+    return {k[len("x-amz-meta-") :]: v for k, v in headers.items() if k.startswith("x-amz-meta-")}
+
+
+def _object_headers(info: ObjectInfo) -> dict[str, str]:
+    headers = {
+        "ETag": f'"{info.etag}"',
+        "Last-Modified": format_datetime(info.modified, usegmt=True),
+        "Content-Type": info.content_type,
+        "Accept-Ranges": "bytes",
+    }
+    headers.update({f"x-amz-meta-{k}": v for k, v in info.metadata.items()})
+    return headers
+
+
+def _byte_range(header: str, size: int) -> tuple[int, int] | None:
+    """(first, last) for a `Range: bytes=...` header; None when absent."""
+    if not header:
+        return None
+    unit, _, spec = header.partition("=")
+    if unit.strip() != "bytes" or "," in spec:
+        return None  # not satisfiable as a single range: serve the whole object, as S3 does
+    start, _, end = spec.strip().partition("-")
+    try:
+        if start == "":
+            length = int(end)
+            first, last = max(0, size - length), size - 1
+        else:
+            first = int(start)
+            last = min(int(end), size - 1) if end else size - 1
+    except ValueError:
+        return None
+    if first >= size or first > last:
+        raise S3Error("InvalidRange", "The requested range is not satisfiable", 416)
+    return first, last
+
+
+class S3App:
+    """The request handler; wraps an `ObjectStore` and a credentials lookup."""
+
+    def __init__(
+        self,
+        store: ObjectStore,
+        secret_for: Callable[[str], str | None],
+        region: str = "us-east-1",
+        on_object_created: ObjectCreated | None = None,
+    ) -> None:
+        self.store = store
+        self.secret_for = secret_for
+        self.region = region
+        self.on_object_created = on_object_created
+
+    def app(self) -> Starlette:
+        """The ASGI application."""
+        methods = ["GET", "PUT", "POST", "DELETE", "HEAD", "OPTIONS"]
+        return Starlette(routes=[Route("/{path:path}", self.handle, methods=methods)])
+
+    async def handle(self, request: Request) -> Response:
+        """Authenticate, dispatch, and turn errors into S3 XML."""
+        request_id = uuid.uuid4().hex[:16].upper()
+        raw_path = request.scope.get("raw_path", b"").decode("latin-1").split("?", 1)[0]
+        raw_path = raw_path or request.url.path
+        try:
+            if request.method == "OPTIONS":
+                return Response(status_code=200, headers=self._cors(request))
+            query = parse_qsl(
+                request.scope.get("query_string", b"").decode(), keep_blank_values=True
+            )
+            headers = {k.lower(): v for k, v in request.headers.items()}
+            try:
+                verified = verify(request.method, raw_path, query, headers, self.secret_for)
+            except SignatureError as exc:
+                raise S3Error(exc.code, exc.message, exc.status) from None
+            path = unquote(raw_path)
+            bucket, _, key = path.lstrip("/").partition("/")
+            response = await self._dispatch(request, verified, dict(query), bucket, key)
+        except (S3Error, StoreError) as exc:
+            status = exc.status
+            body = (
+                b""
+                if request.method == "HEAD"
+                else xml.error(exc.code, exc.message, raw_path, request_id)
+            )
+            response = Response(body, status_code=status, media_type="application/xml")
+        response.headers["x-amz-request-id"] = request_id
+        if "origin" in request.headers:
+            response.headers.update(self._cors(request))
+        return response
+
+    @staticmethod
+    def _cors(request: Request) -> dict[str, str]:
+        headers = dict(_CORS)
+        wanted = request.headers.get("access-control-request-headers")
+        headers["Access-Control-Allow-Headers"] = wanted or "*"
+        return headers
+
+    async def _dispatch(
+        self,
+        request: Request,
+        verified: VerifiedRequest,
+        query: dict[str, str],
+        bucket: str,
+        key: str,
+    ) -> Response:
+        method = request.method
+        if not bucket:
+            if method == "GET":
+                return await run_in_threadpool(self._list_buckets)
+            raise S3Error("MethodNotAllowed", "not allowed on the service", 405)
+        if not key:
+            return await self._bucket_operation(request, verified, method, query, bucket)
+        if method in ("GET", "HEAD") and "uploadId" not in query:
+            return await run_in_threadpool(self._get_object, request, method, bucket, key)
+        if method == "PUT" and "uploadId" in query:
+            return await self._upload_part(request, verified, query, bucket, key)
+        if method == "PUT" and "x-amz-copy-source" in request.headers:
+            return await run_in_threadpool(self._copy_object, request, verified, bucket, key)
+        if method == "PUT":
+            return await self._put_object(request, verified, bucket, key)
+        if method == "DELETE" and "uploadId" in query:
+            await run_in_threadpool(self.store.abort_upload, bucket, key, query["uploadId"])
+            return Response(status_code=204)
+        if method == "DELETE":
+            await run_in_threadpool(self.store.delete_object, bucket, key)
+            return Response(status_code=204)
+        if method == "POST" and "uploads" in query:
+            upload = await run_in_threadpool(
+                self.store.create_upload,
+                bucket,
+                key,
+                request.headers.get("content-type", "application/octet-stream"),
+                _user_metadata(request.headers),
+            )
+            body = xml.element("Bucket", bucket) + xml.element("Key", key)
+            body += xml.element("UploadId", upload)
+            return self._xml("InitiateMultipartUploadResult", body)
+        if method == "POST" and "uploadId" in query:
+            return await self._complete_upload(request, verified, query, bucket, key)
+        if method == "GET" and "uploadId" in query:
+            parts = await run_in_threadpool(self.store.list_parts, bucket, key, query["uploadId"])
+            body = xml.element("Bucket", bucket) + xml.element("Key", key)
+            body += xml.element("UploadId", query["uploadId"])
+            for number, size, etag in parts:
+                body += "<Part>" + xml.element("PartNumber", number)
+                body += xml.element("ETag", f'"{etag}"') + xml.element("Size", size) + "</Part>"
+            return self._xml("ListPartsResult", body)
+        raise S3Error("NotImplemented", f"{method} on an object is not implemented", 501)
+
+    # --- buckets ---------------------------------------------------------------------------
+
+    def _list_buckets(self) -> Response:
+        buckets = "".join(
+            "<Bucket>"
+            + xml.element("Name", name)
+            + xml.element("CreationDate", xml.iso(created))
+            + "</Bucket>"
+            for name, created in self.store.list_buckets()
+        )
+        owner = "<Owner>" + xml.element("ID", "oscar") + xml.element("DisplayName", "oscar")
+        return self._xml(
+            "ListAllMyBucketsResult", owner + "</Owner><Buckets>" + buckets + "</Buckets>"
+        )
+
+    async def _bucket_operation(
+        self,
+        request: Request,
+        verified: VerifiedRequest,
+        method: str,
+        query: dict[str, str],
+        bucket: str,
+    ) -> Response:
+        if method == "PUT" and not query:
+            await self._drain(request)  # a CreateBucketConfiguration body, if any
+            await run_in_threadpool(self.store.create_bucket, bucket)
+            return Response(status_code=200, headers={"Location": f"/{bucket}"})
+        if method == "HEAD":
+            await run_in_threadpool(self.store.require_bucket, bucket)
+            return Response(status_code=200, headers={"x-amz-bucket-region": self.region})
+        if method == "DELETE" and not query:
+            await run_in_threadpool(self.store.delete_bucket, bucket)
+            return Response(status_code=204)
+        if method == "GET" and "location" in query:
+            await run_in_threadpool(self.store.require_bucket, bucket)
+            body = (
+                f'<?xml version="1.0" encoding="UTF-8"?>\n<LocationConstraint xmlns="{xml.NS}">'
+                f"{self.region}</LocationConstraint>"
+            )
+            return Response(body, media_type="application/xml")
+        if method == "GET" and not (
+            set(query)
+            - {
+                "list-type",
+                "prefix",
+                "delimiter",
+                "max-keys",
+                "continuation-token",
+                "start-after",
+                "marker",
+                "encoding-type",
+                "fetch-owner",
+            }
+        ):
+            return await run_in_threadpool(self._list_objects, bucket, query)
+        if method == "POST" and "delete" in query:
+            return await self._delete_objects(request, bucket)
+        raise S3Error("NotImplemented", "this bucket operation is not implemented", 501)
+
+    def _list_objects(self, bucket: str, query: dict[str, str]) -> Response:
+        v2 = query.get("list-type") == "2"
+        prefix, delimiter = query.get("prefix", ""), query.get("delimiter", "")
+        try:
+            max_keys = max(0, min(1000, int(query.get("max-keys", "1000"))))
+        except ValueError:
+            raise S3Error("InvalidArgument", "max-keys must be an integer", 400) from None
+        if v2 and query.get("continuation-token"):
+            try:
+                after = base64.urlsafe_b64decode(query["continuation-token"]).decode()
+            except (binascii.Error, UnicodeDecodeError):
+                raise S3Error("InvalidArgument", "bad continuation token", 400) from None
+        else:
+            after = query.get("start-after", "") if v2 else query.get("marker", "")
+        listing = self.store.list_objects(bucket, prefix, delimiter, after, max_keys)
+        body = xml.element("Name", bucket) + xml.element("Prefix", prefix)
+        body += xml.element("MaxKeys", max_keys) + xml.element(
+            "IsTruncated", str(listing.truncated).lower()
+        )
+        if delimiter:
+            body += xml.element("Delimiter", delimiter)
+        if v2:
+            body += xml.element("KeyCount", len(listing.objects) + len(listing.prefixes))
+            if query.get("continuation-token"):
+                body += xml.element("ContinuationToken", query["continuation-token"])
+            if query.get("start-after"):
+                body += xml.element("StartAfter", query["start-after"])
+            if listing.truncated:
+                token = base64.urlsafe_b64encode(listing.next_marker.encode()).decode()
+                body += xml.element("NextContinuationToken", token)
+        else:
+            body += xml.element("Marker", after)
+            if listing.truncated:
+                body += xml.element("NextMarker", listing.next_marker)
+        for info in listing.objects:
+            body += (
+                "<Contents>"
+                + xml.element("Key", info.key)
+                + xml.element("LastModified", xml.iso(info.modified))
+                + xml.element("ETag", f'"{info.etag}"')
+                + xml.element("Size", info.size)
+                + xml.element("StorageClass", "STANDARD")
+                + "</Contents>"
+            )
+        for common in listing.prefixes:
+            body += "<CommonPrefixes>" + xml.element("Prefix", common) + "</CommonPrefixes>"
+        return self._xml("ListBucketResult", body)
+
+    async def _delete_objects(self, request: Request, bucket: str) -> Response:
+        raw = await request.body()
+        try:
+            # The body is small, authenticated, and expat refuses entity-expansion bombs.
+            root = ElementTree.fromstring(raw)  # noqa: S314
+        except ElementTree.ParseError:
+            raise S3Error("MalformedXML", "the XML body is not well-formed", 400) from None
+        quiet = (root.findtext(f"{{{xml.NS}}}Quiet") or root.findtext("Quiet") or "") == "true"
+        keys = [
+            (element.text or "")
+            for element in root.iter()
+            if element.tag.endswith("Key") and element.tag.rsplit("}", 1)[-1] == "Key"
+        ]
+        body = ""
+        for key in keys:
+            try:
+                await run_in_threadpool(self.store.delete_object, bucket, key)
+                if not quiet:
+                    body += "<Deleted>" + xml.element("Key", key) + "</Deleted>"
+            except StoreError as exc:
+                body += "<Error>" + xml.element("Key", key) + xml.element("Code", exc.code)
+                body += xml.element("Message", exc.message) + "</Error>"
+        return self._xml("DeleteResult", body)
+
+    # --- objects ---------------------------------------------------------------------------
+
+    def _get_object(self, request: Request, method: str, bucket: str, key: str) -> Response:
+        info = self.store.head(bucket, key)
+        headers = _object_headers(info)
+        span = _byte_range(request.headers.get("range", ""), info.size)
+        if method == "HEAD":
+            headers["Content-Length"] = str(info.size)
+            return Response(status_code=200, headers=headers)
+        first, last = span if span else (0, info.size - 1)
+        length = max(0, last - first + 1)
+        headers["Content-Length"] = str(length)
+        status = 200
+        if span:
+            status = 206
+            headers["Content-Range"] = f"bytes {first}-{last}/{info.size}"
+        handle = self.store.open_blob(info)
+
+        def chunks() -> Iterator[bytes]:
+            try:
+                handle.seek(first)
+                remaining = length
+                while remaining > 0:
+                    chunk = handle.read(min(_READ_CHUNK, remaining))
+                    if not chunk:
+                        break
+                    remaining -= len(chunk)
+                    yield chunk
+            finally:
+                handle.close()
+
+        return StreamingResponse(
+            chunks(), status_code=status, headers=headers, media_type=info.content_type
+        )
+
+    async def _receive(self, request: Request, verified: VerifiedRequest) -> tuple[str, int, str]:
+        """Stream the body into a new blob; check its hashes; return (blob, size, md5)."""
+        writer = await run_in_threadpool(self.store.new_blob)
+        chunked = verified.streaming or "aws-chunked" in request.headers.get("content-encoding", "")
+        decoder = AwsChunkedDecoder() if chunked else None
+        try:
+            async for data in request.stream():
+                payload = decoder.feed(data) if decoder else data
+                if payload:
+                    writer.write(payload)
+            if decoder and not decoder.done:
+                raise S3Error("IncompleteBody", "the aws-chunked body ended early", 400)
+            signed_hash = "" if chunked else verified.payload_hash
+            if signed_hash not in ("UNSIGNED-PAYLOAD", "") and (
+                writer.sha256.hexdigest() != signed_hash
+            ):
+                raise S3Error("XAmzContentSHA256Mismatch", "the body does not match its hash", 400)
+            declared = request.headers.get("content-md5")
+            if declared:
+                try:
+                    expected = base64.b64decode(declared).hex()
+                except binascii.Error:
+                    raise S3Error("InvalidDigest", "Content-MD5 is not base64", 400) from None
+                if expected != writer.md5.hexdigest():
+                    raise S3Error("BadDigest", "the body does not match Content-MD5", 400)
+            decoded_length = request.headers.get("x-amz-decoded-content-length")
+            if decoder and decoded_length and int(decoded_length) != writer.size:
+                raise S3Error("IncompleteBody", "the body is shorter than declared", 400)
+        except ChunkedDecodeError as exc:
+            writer.abort()
+            raise S3Error("InvalidRequest", str(exc), 400) from None
+        except BaseException:
+            writer.abort()
+            raise
+        blob, size, md5, _ = await run_in_threadpool(writer.finish)
+        return blob, size, md5
+
+    async def _put_object(
+        self, request: Request, verified: VerifiedRequest, bucket: str, key: str
+    ) -> Response:
+        await run_in_threadpool(self.store.require_bucket, bucket)
+        blob, size, md5 = await self._receive(request, verified)
+        try:
+            info = await run_in_threadpool(
+                self.store.commit_object,
+                bucket,
+                key,
+                blob,
+                size,
+                md5,
+                request.headers.get("content-type", "application/octet-stream"),
+                _user_metadata(request.headers),
+            )
+        except BaseException:
+            self.store.discard_blob(blob)
+            raise
+        self._created(info, verified, "s3:ObjectCreated:Put")
+        return Response(status_code=200, headers={"ETag": f'"{md5}"'})
+
+    def _copy_object(
+        self, request: Request, verified: VerifiedRequest, bucket: str, key: str
+    ) -> Response:
+        source = unquote(request.headers["x-amz-copy-source"].split("?", 1)[0]).lstrip("/")
+        source_bucket, _, source_key = source.partition("/")
+        info = self.store.head(source_bucket, source_key)
+        with self.store.open_blob(info) as handle:
+            blob, size, md5, _ = self.store.write_blob(iter(lambda: handle.read(_READ_CHUNK), b""))
+        replace = request.headers.get("x-amz-metadata-directive", "COPY").upper() == "REPLACE"
+        content_type = (
+            request.headers.get("content-type", info.content_type) if replace else info.content_type
+        )
+        metadata = _user_metadata(request.headers) if replace else info.metadata
+        copied = self.store.commit_object(
+            bucket, key, blob, size, info.etag if "-" in info.etag else md5, content_type, metadata
+        )
+        self._created(copied, verified, "s3:ObjectCreated:Copy")
+        body = xml.element("LastModified", xml.iso(copied.modified))
+        body += xml.element("ETag", f'"{copied.etag}"')
+        return self._xml("CopyObjectResult", body)
+
+    async def _upload_part(
+        self,
+        request: Request,
+        verified: VerifiedRequest,
+        query: dict[str, str],
+        bucket: str,
+        key: str,
+    ) -> Response:
+        try:
+            number = int(query.get("partNumber", ""))
+        except ValueError:
+            raise S3Error("InvalidArgument", "partNumber must be an integer", 400) from None
+        await run_in_threadpool(self.store.list_parts, bucket, key, query["uploadId"])
+        blob, size, md5 = await self._receive(request, verified)
+        try:
+            await run_in_threadpool(
+                self.store.put_part, bucket, key, query["uploadId"], number, blob, size, md5
+            )
+        except BaseException:
+            self.store.discard_blob(blob)
+            raise
+        return Response(status_code=200, headers={"ETag": f'"{md5}"'})
+
+    async def _complete_upload(
+        self,
+        request: Request,
+        verified: VerifiedRequest,
+        query: dict[str, str],
+        bucket: str,
+        key: str,
+    ) -> Response:
+        raw = await request.body()
+        try:
+            root = ElementTree.fromstring(raw)  # noqa: S314 - small, authenticated body
+        except ElementTree.ParseError:
+            raise S3Error("MalformedXML", "the XML body is not well-formed", 400) from None
+        parts: list[tuple[int, str]] = []
+        for part in root:
+            fields = {child.tag.rsplit("}", 1)[-1]: (child.text or "") for child in part}
+            try:
+                parts.append((int(fields["PartNumber"]), fields["ETag"].strip('"')))
+            except (KeyError, ValueError):
+                raise S3Error("MalformedXML", "each Part needs PartNumber and ETag", 400) from None
+        info = await run_in_threadpool(
+            self.store.complete_upload, bucket, key, query["uploadId"], parts
+        )
+        self._created(info, verified, "s3:ObjectCreated:CompleteMultipartUpload")
+        body = xml.element("Location", f"/{bucket}/{key}") + xml.element("Bucket", bucket)
+        body += xml.element("Key", key) + xml.element("ETag", f'"{info.etag}"')
+        return self._xml("CompleteMultipartUploadResult", body)
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def _created(self, info: ObjectInfo, verified: VerifiedRequest, event: str) -> None:
+        if self.on_object_created is not None:
+            self.on_object_created(info, verified.access_key, event)
+
+    @staticmethod
+    def _xml(root: str, body: str) -> Response:
+        return Response(xml.document(root, body), media_type="application/xml")
+
+    @staticmethod
+    async def _drain(request: Request) -> None:
+        async for _ in request.stream():
+            pass

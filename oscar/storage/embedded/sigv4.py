@@ -1,0 +1,211 @@
+"""AWS Signature Version 4 verification for the embedded store (headers and presigned URLs).
+
+Only what S3 clients send is implemented: service `s3`, algorithm `AWS4-HMAC-SHA256`, payload
+hashes given as hex, `UNSIGNED-PAYLOAD`, or the aws-chunked streaming forms (whose chunk
+signatures are not checked; the seed request signature is).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from urllib.parse import quote, unquote
+
+ALGORITHM = "AWS4-HMAC-SHA256"
+UNSIGNED = "UNSIGNED-PAYLOAD"
+STREAMING_PREFIX = "STREAMING-"
+MAX_CLOCK_SKEW = timedelta(minutes=15)
+MAX_PRESIGN_EXPIRY = 7 * 24 * 3600
+_AUTH_HEADER = re.compile(
+    r"AWS4-HMAC-SHA256\s+Credential=(?P<credential>[^,\s]+),\s*"
+    r"SignedHeaders=(?P<signed>[^,\s]+),\s*Signature=(?P<signature>[0-9a-f]{64})"
+)
+
+
+class SignatureError(Exception):
+    """The request is not correctly signed; `code` is the S3 error code to answer with."""
+
+    def __init__(self, code: str, message: str, status: int = 403) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+
+
+@dataclass(frozen=True)
+class VerifiedRequest:
+    """Who signed the request and how the body must be checked."""
+
+    access_key: str
+    payload_hash: str  # hex digest, UNSIGNED-PAYLOAD or a STREAMING-* mode
+
+    @property
+    def streaming(self) -> bool:
+        """Whether the body is aws-chunked."""
+        return self.payload_hash.startswith(STREAMING_PREFIX)
+
+
+def _uri_encode(value: str, safe: str) -> str:
+    return quote(value, safe=safe)
+
+
+def canonical_uri(raw_path: str) -> str:
+    """S3's canonical URI: the path decoded once and re-encoded (slashes kept)."""
+    return _uri_encode(unquote(raw_path), safe="/~") or "/"
+
+
+def canonical_query(query: list[tuple[str, str]], *, exclude: str | None = None) -> str:
+    """Sorted, encoded query parameters."""
+    pairs = sorted(
+        (_uri_encode(k, safe="-_.~"), _uri_encode(v, safe="-_.~")) for k, v in query if k != exclude
+    )
+    return "&".join(f"{k}={v}" for k, v in pairs)
+
+
+def _signing_key(secret: str, date: str, region: str, service: str) -> bytes:
+    key = hmac.new(f"AWS4{secret}".encode(), date.encode(), hashlib.sha256).digest()
+    for part in (region, service, "aws4_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    return key
+
+
+def _parse_time(value: str) -> datetime:
+    try:
+        return datetime.strptime(value, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        raise SignatureError("AccessDenied", f"invalid X-Amz-Date {value!r}") from None
+
+
+def _signature(
+    secret: str,
+    method: str,
+    raw_path: str,
+    query: str,
+    headers: Mapping[str, str],
+    signed: list[str],
+    payload_hash: str,
+    amz_date: str,
+    scope: str,
+) -> str:
+    canonical_headers = "".join(
+        f"{name}:{' '.join(headers.get(name, '').split())}\n" for name in signed
+    )
+    canonical = "\n".join(
+        [method, canonical_uri(raw_path), query, canonical_headers, ";".join(signed), payload_hash]
+    )
+    to_sign = "\n".join(
+        [ALGORITHM, amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()]
+    )
+    date, region, service, _ = scope.split("/")
+    key = _signing_key(secret, date, region, service)
+    return hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+
+
+def _scope(credential: str) -> tuple[str, str]:
+    parts = credential.split("/")
+    if len(parts) != 5 or parts[3] != "s3" or parts[4] != "aws4_request":
+        raise SignatureError("AuthorizationHeaderMalformed", f"bad credential scope {credential!r}")
+    return parts[0], "/".join(parts[1:])
+
+
+def verify(
+    method: str,
+    raw_path: str,
+    query: list[tuple[str, str]],
+    headers: Mapping[str, str],
+    secret_for: Callable[[str], str | None],
+    now: datetime | None = None,
+) -> VerifiedRequest:
+    """Check a request's SigV4 signature (header or presigned query); raise `SignatureError`.
+
+    `headers` must have lower-case names. `secret_for` maps an access key to its secret.
+    """
+    now = now or datetime.now(UTC)
+    params = dict(query)
+    if "X-Amz-Signature" in params:
+        return _verify_presigned(method, raw_path, query, params, headers, secret_for, now)
+    authorization = headers.get("authorization", "")
+    if not authorization:
+        raise SignatureError("AccessDenied", "anonymous access is not allowed", 403)
+    match = _AUTH_HEADER.fullmatch(authorization.strip())
+    if not match:
+        raise SignatureError(
+            "AuthorizationHeaderMalformed", "only AWS4-HMAC-SHA256 signatures are accepted", 400
+        )
+    access_key, scope = _scope(match["credential"])
+    secret = secret_for(access_key)
+    if secret is None:
+        raise SignatureError("InvalidAccessKeyId", "the access key does not exist")
+    amz_date = headers.get("x-amz-date") or ""
+    if abs(now - _parse_time(amz_date)) > MAX_CLOCK_SKEW:
+        raise SignatureError("RequestTimeTooSkewed", "the request time is too far from ours")
+    if not scope.startswith(amz_date[:8]):
+        raise SignatureError("SignatureDoesNotMatch", "credential date and X-Amz-Date differ")
+    signed = match["signed"].split(";")
+    if "host" not in signed:
+        raise SignatureError("AccessDenied", "the host header must be signed")
+    payload_hash = headers.get("x-amz-content-sha256") or UNSIGNED
+    expected = _signature(
+        secret,
+        method,
+        raw_path,
+        canonical_query(query),
+        headers,
+        signed,
+        payload_hash,
+        amz_date,
+        scope,
+    )
+    if not hmac.compare_digest(expected, match["signature"]):
+        raise SignatureError("SignatureDoesNotMatch", "the request signature does not match")
+    return VerifiedRequest(access_key, payload_hash)
+
+
+def _verify_presigned(
+    method: str,
+    raw_path: str,
+    query: list[tuple[str, str]],
+    params: dict[str, str],
+    headers: Mapping[str, str],
+    secret_for: Callable[[str], str | None],
+    now: datetime,
+) -> VerifiedRequest:
+    if params.get("X-Amz-Algorithm") != ALGORITHM:
+        raise SignatureError("AuthorizationQueryParametersError", "unsupported algorithm", 400)
+    access_key, scope = _scope(params.get("X-Amz-Credential", ""))
+    secret = secret_for(access_key)
+    if secret is None:
+        raise SignatureError("InvalidAccessKeyId", "the access key does not exist")
+    amz_date = params.get("X-Amz-Date", "")
+    issued = _parse_time(amz_date)
+    try:
+        expires = int(params.get("X-Amz-Expires", ""))
+    except ValueError:
+        raise SignatureError(
+            "AuthorizationQueryParametersError", "bad X-Amz-Expires", 400
+        ) from None
+    if not 0 < expires <= MAX_PRESIGN_EXPIRY:
+        raise SignatureError("AuthorizationQueryParametersError", "bad X-Amz-Expires", 400)
+    if now > issued + timedelta(seconds=expires):
+        raise SignatureError("AccessDenied", "Request has expired")
+    if issued - now > MAX_CLOCK_SKEW:
+        raise SignatureError("AccessDenied", "the presigned URL is not valid yet")
+    signed = params.get("X-Amz-SignedHeaders", "host").split(";")
+    expected = _signature(
+        secret,
+        method,
+        raw_path,
+        canonical_query(query, exclude="X-Amz-Signature"),
+        headers,
+        signed,
+        UNSIGNED,
+        amz_date,
+        scope,
+    )
+    if not hmac.compare_digest(expected, params.get("X-Amz-Signature", "")):
+        raise SignatureError("SignatureDoesNotMatch", "the request signature does not match")
+    return VerifiedRequest(access_key, UNSIGNED)
