@@ -1,7 +1,8 @@
 """Real MinIO, built from source with `go install` through the Go module proxy.
 
 The release the issue names (v0.0.0-20251015172955-9e49d5e7a648) is refused by the proxy here
-("403 This module version is not available"), so the pin is the newest commit the proxy serves.
+("403 This module version is not available", for the pseudo-version and the bare commit alike),
+so the pin is the newest commit the proxy serves (`go list -m github.com/minio/minio@latest`).
 """
 
 from __future__ import annotations
@@ -9,13 +10,17 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+import time
+from collections import deque
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
+from minio import Minio, MinioAdmin
+from minio.credentials import StaticProvider
 
 from tests.services import common
 
@@ -24,6 +29,9 @@ MODULE = "github.com/minio/minio"
 VERSION = "v0.0.0-20260212201848-7aac2a2c5b7c"
 ROOT_USER = "oscar-test-admin"
 ROOT_PASSWORD = "oscar-test-secret-0123456789"  # a throwaway test server's key
+REGION = "us-east-1"
+BUILD_TIMEOUT = 3600.0  # a cold build on a 2-core machine takes several minutes
+START_TIMEOUT = 60.0
 
 
 def binary() -> Path:
@@ -33,41 +41,110 @@ def binary() -> Path:
 
 def is_installed() -> bool:
     """Whether the pinned MinIO build is cached."""
-    return binary().is_file()
+    return binary().is_file() and os.access(binary(), os.X_OK)
 
 
 def install() -> None:
-    """Build MinIO with `go install` into the cache (several minutes the first time)."""
+    """Build MinIO with `go install` into the cache (several minutes the first time).
+
+    Prints progress while Go downloads modules and compiles packages, so a cold build does not
+    look hung. The binary is built into a scratch folder and moved into place only when complete,
+    so an interrupted build never counts as installed.
+    """
     if is_installed():
         print(f"[testenv] minio {VERSION}: cached at {binary()}", flush=True)
         return
-    if shutil.which("go") is None:
+    go = shutil.which("go")
+    if go is None:
         raise common.ServiceUnavailableError("MinIO is built with Go >= 1.24: install Go first")
     target = binary().parent
-    env = {**os.environ, "GOBIN": str(target), "CGO_ENABLED": "0", "GOFLAGS": "-mod=mod"}
+    scratch = target / "build"
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir()
+    # CGO off: a static binary with no C toolchain needed; -mod=mod overrides any user GOFLAGS
+    # (e.g. -mod=vendor) that would break a module-mode `go install pkg@version`.
+    env = {**os.environ, "GOBIN": str(scratch), "CGO_ENABLED": "0", "GOFLAGS": "-mod=mod"}
     print(f"[testenv] go install {MODULE}@{VERSION} (first build takes minutes)", flush=True)
-    common.run(["go", "install", f"{MODULE}@{VERSION}"], env=env, cwd=target, timeout=3600)
-    if not is_installed():
-        raise common.ServiceUnavailableError(f"go install finished but {binary()} is missing")
+    _run_go_with_progress([go, "install", "-v", f"{MODULE}@{VERSION}"], env=env, cwd=target)
+    built = scratch / "minio"
+    if not built.is_file():
+        raise common.ServiceUnavailableError(f"go install finished but {built} is missing")
+    os.replace(built, binary())
+    shutil.rmtree(scratch, ignore_errors=True)
+    print(f"[testenv] minio {VERSION}: built {binary()}", flush=True)
 
 
-@dataclass(frozen=True)
+def _run_go_with_progress(args: list[str], *, env: dict[str, str], cwd: Path) -> None:
+    """Run a Go build, printing a progress line every few dozen downloads/compiled packages.
+
+    `common.run` would capture everything until the end; a minutes-long silent build is worse.
+    """
+    started = time.monotonic()
+    deadline = started + BUILD_TIMEOUT
+    tail: deque[str] = deque(maxlen=60)
+    downloads = packages = 0
+    process = subprocess.Popen(
+        args, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    assert process.stdout is not None
+    with process:
+        for line in process.stdout:
+            tail.append(line.rstrip())
+            if line.startswith("go: downloading"):
+                downloads += 1
+                if downloads % 50 == 0:
+                    print(f"[testenv]   {downloads} modules downloaded", flush=True)
+            elif not line.startswith(("go:", "#", " ", "\t")):
+                packages += 1  # `go install -v` prints each package as it is compiled
+                if packages % 100 == 0:
+                    elapsed = time.monotonic() - started
+                    print(
+                        f"[testenv]   {packages} packages compiled ({elapsed:.0f}s), "
+                        f"now {line.strip()}",
+                        flush=True,
+                    )
+            if time.monotonic() > deadline:
+                process.kill()
+                break
+        returncode = process.wait()
+    elapsed = time.monotonic() - started
+    print(f"[testenv]   go finished in {elapsed:.0f}s ({packages} packages)", flush=True)
+    if returncode != 0:
+        raise common.ServiceUnavailableError(
+            f"command failed ({returncode}): {' '.join(args)}\n" + "\n".join(tail)
+        )
+
+
+@dataclass
+class _Child:
+    """The current MinIO process; `MinioServer.restart` replaces it, the handle stays frozen."""
+
+    process: subprocess.Popen[bytes]
+
+
+@dataclass(frozen=True, kw_only=True)
 class MinioServer:
-    """A running MinIO: S3 endpoint and root credentials."""
+    """A running MinIO: S3 endpoint, root credentials, and clients for both."""
 
-    endpoint: str
-    host: str
+    endpoint: str  # http://127.0.0.1:<port>
+    host: str  # 127.0.0.1:<port>, what the minio SDK calls the endpoint
     port: int
+    console_port: int
     access_key: str
     secret_key: str
     data_dir: Path
-    region: str = "us-east-1"
-    _process: list[subprocess.Popen[bytes]] = field(default_factory=list, repr=False)
+    log: Path
+    region: str = REGION
+    _env: Mapping[str, str] = field(repr=False, compare=False)
+    _child: _Child = field(repr=False, compare=False)
 
-    def client(self, access_key: str | None = None, secret_key: str | None = None) -> object:
-        """A `minio.Minio` client (root credentials unless given)."""
-        from minio import Minio
+    @property
+    def pid(self) -> int:
+        """The process id of the MinIO server (changes on `restart`)."""
+        return self._child.process.pid
 
+    def client(self, access_key: str | None = None, secret_key: str | None = None) -> Minio:
+        """A `minio.Minio` S3 client (root credentials unless given)."""
         return Minio(
             self.host,
             access_key=access_key or self.access_key,
@@ -76,87 +153,104 @@ class MinioServer:
             region=self.region,
         )
 
-    def admin(self) -> object:
+    def admin(self) -> MinioAdmin:
         """A `minio.MinioAdmin` client with the root credentials."""
-        from minio import MinioAdmin
-        from minio.credentials import StaticProvider
-
         return MinioAdmin(
             endpoint=self.host,
             credentials=StaticProvider(self.access_key, self.secret_key),
+            region=self.region,
             secure=False,
         )
 
-    def wait_ready(self, timeout: float = 60) -> None:
-        """Poll the readiness probe until MinIO serves requests."""
+    def restart(self) -> None:
+        """Stop the server and start it again on the same ports, data and settings.
+
+        MinIO loads notification targets (`notify_webhook:*`) only at start-up. The admin API's
+        `service_restart()` also reloads them (upstream OSCAR does that), but it re-execs in
+        place after answering, so there is nothing to wait for; this restart is observable.
+        """
+        common.stop_process(self._child.process)
+        self._child.process = _spawn(self.data_dir, self.port, self.console_port, self._env, self.log)
+        self.wait_ready()
+
+    def wait_ready(self, timeout: float = START_TIMEOUT) -> None:
+        """Poll the readiness probe until MinIO serves S3 requests."""
         common.wait_until(
             lambda: httpx.get(f"{self.endpoint}/minio/health/ready", timeout=1).status_code == 200,
             timeout=timeout,
-            what="minio",
-            process=self._process[-1] if self._process else None,
-            log=self.data_dir.parent / "minio.log",
+            what=f"minio on port {self.port}",
+            process=self._child.process,
+            log=self.log,
         )
 
 
-def _start(
-    data_dir: Path, port: int, console_port: int, env: dict[str, str]
+def _spawn(
+    data_dir: Path, port: int, console_port: int, env: Mapping[str, str], log: Path
 ) -> subprocess.Popen[bytes]:
-    log = (data_dir.parent / "minio.log").open("ab")
-    return subprocess.Popen(
-        [
-            str(binary()),
-            "server",
-            str(data_dir),
-            "--quiet",
-            "--address",
-            f"127.0.0.1:{port}",
-            "--console-address",
-            f"127.0.0.1:{console_port}",
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    with log.open("ab") as output:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(
+            [
+                str(binary()),
+                "server",
+                str(data_dir),
+                "--address",
+                f"127.0.0.1:{port}",
+                "--console-address",
+                f"127.0.0.1:{console_port}",
+            ],
+            env=dict(env),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
 
 
 @contextmanager
-def running(workdir: Path, extra_env: dict[str, str] | None = None) -> Iterator[MinioServer]:
+def running(workdir: Path, extra_env: Mapping[str, str] | None = None) -> Iterator[MinioServer]:
     """Start MinIO on free loopback ports with data under `workdir`; stop it afterwards.
 
-    `extra_env` adds server settings (e.g. `MINIO_NOTIFY_WEBHOOK_*` targets at start-up).
+    `extra_env` adds server settings, e.g. a webhook target configured at start-up:
+    `MINIO_NOTIFY_WEBHOOK_ENABLE_<ID>=on`, `MINIO_NOTIFY_WEBHOOK_ENDPOINT_<ID>=...`,
+    `MINIO_NOTIFY_WEBHOOK_AUTH_TOKEN_<ID>=...`, `MINIO_NOTIFY_WEBHOOK_QUEUE_DIR_<ID>=...`.
     """
     data_dir = workdir / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
+    log = workdir / "minio.log"
     port, console_port = common.free_port(), common.free_port()
     env = {
         **os.environ,
         "MINIO_ROOT_USER": ROOT_USER,
         "MINIO_ROOT_PASSWORD": ROOT_PASSWORD,
+        "MINIO_REGION": REGION,
+        # No web console (it is not tested) and no update checks against the internet.
         "MINIO_BROWSER": "off",
         "MINIO_UPDATE": "off",
+        # CI mode: accepts a data folder on the root disk and caps the buffer pool at 256 MiB
+        # instead of half the machine's memory.
         "MINIO_CI_CD": "1",
         **(extra_env or {}),
     }
-    process = _start(data_dir, port, console_port, env)
     server = MinioServer(
         endpoint=f"http://127.0.0.1:{port}",
         host=f"127.0.0.1:{port}",
         port=port,
+        console_port=console_port,
         access_key=ROOT_USER,
         secret_key=ROOT_PASSWORD,
         data_dir=data_dir,
-        _process=[process],
+        log=log,
+        _env=env,
+        _child=_Child(_spawn(data_dir, port, console_port, env, log)),
     )
     try:
         server.wait_ready()
         yield server
     finally:
-        common.stop_process(server._process[-1])
+        common.stop_process(server._child.process)
 
 
 @pytest.fixture(scope="session")
 def minio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MinioServer]:
-    """A real MinIO server shared by the session (tests use their own buckets)."""
+    """A real MinIO server shared by the session (tests use their own buckets and users)."""
     common.require_installed(NAME, is_installed())
     with running(tmp_path_factory.mktemp("minio")) as server:
         yield server
