@@ -1,4 +1,5 @@
-"""AWS Signature Version 4 verification for the embedded store (headers and presigned URLs).
+"""AWS signature verification for the embedded store: SigV4 headers and presigned URLs, and
+the legacy SigV2 presigned URLs that boto3 still generates by default.
 
 Only what S3 clients send is implemented: service `s3`, algorithm `AWS4-HMAC-SHA256`, payload
 hashes given as hex, `UNSIGNED-PAYLOAD`, or the aws-chunked streaming forms (whose chunk
@@ -7,6 +8,7 @@ signatures are not checked; the seed request signature is).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import re
@@ -126,6 +128,8 @@ def verify(
     """
     now = now or datetime.now(UTC)
     params = dict(query)
+    if "Signature" in params and "AWSAccessKeyId" in params:
+        return _verify_presigned_v2(method, raw_path, params, headers, secret_for, now)
     if "X-Amz-Signature" in params:
         return _verify_presigned(method, raw_path, query, params, headers, secret_for, now)
     authorization = headers.get("authorization", "")
@@ -163,6 +167,55 @@ def verify(
     if not hmac.compare_digest(expected, match["signature"]):
         raise SignatureError("SignatureDoesNotMatch", "the request signature does not match")
     return VerifiedRequest(access_key, payload_hash)
+
+
+# Sub-resources that take part in a V2 signature (the ones S3 clients presign).
+_V2_SUBRESOURCES = (
+    "partNumber",
+    "uploadId",
+    "uploads",
+    "versionId",
+    "response-content-type",
+    "response-content-disposition",
+)
+
+
+def _verify_presigned_v2(
+    method: str,
+    raw_path: str,
+    params: dict[str, str],
+    headers: Mapping[str, str],
+    secret_for: Callable[[str], str | None],
+    now: datetime,
+) -> VerifiedRequest:
+    """Legacy (SigV2) presigned URLs: boto3's default for `generate_presigned_url`."""
+    access_key = params["AWSAccessKeyId"]
+    secret = secret_for(access_key)
+    if secret is None:
+        raise SignatureError("InvalidAccessKeyId", "the access key does not exist")
+    try:
+        expires = int(params.get("Expires", ""))
+    except ValueError:
+        raise SignatureError("AccessDenied", "bad Expires", 403) from None
+    if now.timestamp() > expires:
+        raise SignatureError("AccessDenied", "Request has expired")
+    sub = "&".join(
+        f"{name}={params[name]}" if params[name] else name
+        for name in sorted(params)
+        if name in _V2_SUBRESOURCES
+    )
+    resource = raw_path + (f"?{sub}" if sub else "")
+    amz = "".join(
+        f"{name}:{headers[name].strip()}\n" for name in sorted(headers) if name.startswith("x-amz-")
+    )
+    to_sign = "\n".join(
+        [method, headers.get("content-md5", ""), headers.get("content-type", ""), str(expires)]
+    )
+    to_sign += "\n" + amz + resource
+    digest = hmac.new(secret.encode(), to_sign.encode(), hashlib.sha1).digest()
+    if not hmac.compare_digest(base64.b64encode(digest).decode(), params["Signature"]):
+        raise SignatureError("SignatureDoesNotMatch", "the request signature does not match")
+    return VerifiedRequest(access_key, UNSIGNED)
 
 
 def _verify_presigned(
