@@ -12,15 +12,21 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from oscar import __version__
-from oscar.api import services, system
+from oscar.api import invoke, logs, services, system
 from oscar.api.errors import install_error_handlers
 from oscar.api.middleware import AccessLogMiddleware, BodyLimitMiddleware, TrailingSlashMiddleware
 from oscar.api.state import AppState
 from oscar.auth.basic import AdminCredentials, ensure_data_dir, load_admin_credentials
+from oscar.executors.local import LocalExecutor
+from oscar.jobs.dispatcher import Dispatcher
+from oscar.jobs.store import JobStore
 from oscar.models.storage import MinIOProvider
 from oscar.registry.base import Registry
 from oscar.registry.sqlite import SQLiteRegistry
 from oscar.settings import Settings
+from oscar.storage.embedded.provider import EmbeddedStorage
+from oscar.storage.embedded.server import S3App
+from oscar.storage.embedded.store import ObjectStore
 
 
 def default_store(settings: Settings, admin: AdminCredentials) -> MinIOProvider:
@@ -45,16 +51,30 @@ def create_app(
     registry: Registry | None = None,
     admin: AdminCredentials | None = None,
 ) -> FastAPI:
-    """Build the API for `settings`; `registry` and `admin` default to the embedded ones."""
+    """Build the API for `settings`; `registry` and `admin` default to the embedded ones.
+
+    The embedded S3 endpoint is built alongside and stored as `app.state.s3_app`; `oscar serve`
+    serves it on its own port in the same event loop.
+    """
     ensure_data_dir(settings.data_dir)
     admin = admin or load_admin_credentials(settings)
     registry = registry or SQLiteRegistry(settings.registry_path)
-    state = AppState(settings, registry, admin, default_store(settings, admin))
+    store = default_store(settings, admin)
+    job_store = JobStore(settings.jobs_path)
+    executor = LocalExecutor(settings.data_dir / "jobs", store, settings.job_timeout)
+    dispatcher = Dispatcher(job_store, registry, executor, settings.max_concurrent_jobs)
+    objects = ObjectStore(settings.data_dir / "s3")
+    storage = EmbeddedStorage(objects, registry, dispatcher)
+    state = AppState(settings, registry, admin, store, job_store, executor, dispatcher, storage)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await dispatcher.start()
         yield
+        await dispatcher.stop()
         registry.close()
+        job_store.close()
+        objects.close()
 
     app = FastAPI(
         title="oscar",
@@ -69,9 +89,16 @@ def create_app(
 
     app.include_router(system.router)
     app.include_router(services.router)
+    app.include_router(invoke.router)
+    app.include_router(logs.router)
 
     # Added innermost first: the access log sees every request, including 413s.
     app.add_middleware(TrailingSlashMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(AccessLogMiddleware)
+
+    credentials = {store.access_key: store.secret_key}
+    app.state.s3_app = S3App(
+        objects, credentials.get, store.region, on_object_created=storage.object_created
+    ).app()
     return app

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import signal
+import socket
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+import uvicorn
 from pydantic import ValidationError
 
 from oscar import __version__
@@ -27,6 +31,63 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+def _uvicorn_config(application: Any, host: str, port: int) -> uvicorn.Config:
+    return uvicorn.Config(
+        application,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        lifespan="auto",
+        timeout_graceful_shutdown=30,
+    )
+
+
+class _QuietSignalsServer(uvicorn.Server):
+    """A uvicorn server that leaves signal handling to `_serve_all` (two servers, one loop)."""
+
+    def capture_signals(self) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
+
+
+def _bind(host: str, port: int, what: str) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise _fail(f"cannot listen on {host}:{port} for the {what}: {exc.strerror}") from None
+    sock.listen(2048)
+    return sock
+
+
+async def _serve_all(servers: list[uvicorn.Server], sockets: list[socket.socket]) -> None:
+    """Serve the API and the S3 endpoint together; SIGTERM/SIGINT stop both gracefully."""
+    loop = asyncio.get_running_loop()
+
+    def stop() -> None:
+        for server in servers:
+            server.should_exit = True
+
+    for handled in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(handled, stop)
+    tasks = [
+        asyncio.ensure_future(server.serve(sockets=[sock]))
+        for server, sock in zip(servers, sockets, strict=True)
+    ]
+    # If one server stops (or fails to bind), stop the other too.
+    done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    stop()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    for task in done:
+        error = task.exception()
+        if error is not None and not isinstance(error, SystemExit):
+            raise error
+
+
 @app.command()
 def serve(
     host: Annotated[
@@ -42,16 +103,23 @@ def serve(
     log_level: Annotated[
         str | None, typer.Option(help="Log level [env OSCAR_LOG_LEVEL; default INFO]")
     ] = None,
+    s3_port: Annotated[
+        int | None, typer.Option(help="Embedded S3 port [env OSCAR_S3_PORT; default 9000]")
+    ] = None,
 ) -> None:
     """Start the control plane on the embedded default (SQLite registry, no Kubernetes)."""
-    import uvicorn
-
     from oscar.app import create_app
     from oscar.auth.basic import load_admin_credentials
     from oscar.logging import configure_logging
     from oscar.settings import Settings
 
-    overrides = {"host": host, "port": port, "data_dir": data_dir, "log_level": log_level}
+    overrides = {
+        "host": host,
+        "port": port,
+        "data_dir": data_dir,
+        "log_level": log_level,
+        "s3_port": s3_port,
+    }
     try:
         settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
@@ -80,26 +148,19 @@ def serve(
             "admin_user": admin.username,
         },
     )
-    server = uvicorn.Server(
-        uvicorn.Config(
-            application,
-            host=settings.host,
-            port=settings.port,
-            log_config=None,
-            access_log=False,
-            server_header=False,
-            lifespan="on",
-            timeout_graceful_shutdown=30,
-        )
-    )
-    # uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown, which would end the process
-    # "killed by signal" (exit 143) or with a KeyboardInterrupt traceback. A finished graceful
-    # shutdown is a clean exit: make the re-raised signal a no-op so we exit 0.
-    for handled in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(handled, lambda *_: None)
-    server.run()
-    if not server.started:
-        raise _fail(f"could not serve on {settings.host}:{settings.port}")
+    # Bind both ports before serving anything, so a busy port is one clear error, not a
+    # half-started server.
+    sockets = [
+        _bind(settings.host, settings.port, "API"),
+        _bind(settings.host, settings.s3_port, "S3"),
+    ]
+    servers = [
+        _QuietSignalsServer(_uvicorn_config(application, settings.host, settings.port)),
+        _QuietSignalsServer(
+            _uvicorn_config(application.state.s3_app, settings.host, settings.s3_port)
+        ),
+    ]
+    asyncio.run(_serve_all(servers, sockets))
     log.info("oscar stopped")
 
 

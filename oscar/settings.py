@@ -51,6 +51,20 @@ class Settings(BaseSettings):
         "(OSCAR_MAX_BODY_BYTES).",
     )
 
+    # --- Jobs ----------------------------------------------------------------------------------
+    max_concurrent_jobs: int = Field(
+        default_factory=lambda: max(1, os.cpu_count() or 1),
+        gt=0,
+        description="Jobs the local executor runs at once (OSCAR_MAX_CONCURRENT_JOBS); the rest "
+        "wait as Pending.",
+    )
+    job_timeout: float = Field(
+        3600.0, gt=0, description="Seconds a job's script may run (OSCAR_JOB_TIMEOUT)."
+    )
+    sync_timeout: float = Field(
+        300.0, gt=0, description="Seconds a synchronous `/run` call may take (OSCAR_SYNC_TIMEOUT)."
+    )
+
     # --- Identity ----------------------------------------------------------------------------
     username: str = Field(
         "oscar", min_length=1, description="Basic-auth admin user (OSCAR_USERNAME)."
@@ -124,6 +138,11 @@ class Settings(BaseSettings):
     def registry_path(self) -> Path:
         """The SQLite file of the service registry."""
         return self.data_dir / "oscar.db"
+
+    @property
+    def jobs_path(self) -> Path:
+        """The SQLite file of job records."""
+        return self.data_dir / "jobs.db"
 
     @property
     def password_file(self) -> Path:

@@ -85,6 +85,7 @@ def create_service(document: Document, state: State, principal: AdminPrincipal) 
     service.token = new_service_token()
     service.owner = principal.owner_id
     state.registry.create(service)
+    state.storage.setup_service(service)
     log.info("service created", extra={"service": service.name, "owner": service.owner})
     return Response(status_code=status.HTTP_201_CREATED)
 
@@ -125,6 +126,7 @@ def update_service(document: Document, state: State, principal: AdminPrincipal) 
         for key, value in service.environment.secrets.items()
     }
     state.registry.update(service)
+    state.storage.setup_service(service)
     log.info("service updated", extra={"service": service.name})
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -137,8 +139,10 @@ def update_service(document: Document, state: State, principal: AdminPrincipal) 
 )
 def delete_service(name: str, state: State, principal: AdminPrincipal) -> Response:
     """Remove a service definition."""
-    _check_owner(principal, state.registry.get(name))
+    existing = state.registry.get(name)
+    _check_owner(principal, existing)
     state.registry.delete(name)
+    state.storage.teardown_service(existing)
     log.info("service deleted", extra={"service": name})
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

@@ -7,9 +7,13 @@ from dataclasses import dataclass
 from fastapi import Request
 
 from oscar.auth.basic import AdminCredentials
+from oscar.executors.base import Executor
+from oscar.jobs.dispatcher import Dispatcher
+from oscar.jobs.store import JobStore
 from oscar.models.storage import MinIOProvider
 from oscar.registry.base import Registry
 from oscar.settings import Settings
+from oscar.storage.embedded.provider import EmbeddedStorage
 
 
 @dataclass
@@ -20,6 +24,10 @@ class AppState:
     registry: Registry
     admin: AdminCredentials
     default_store: MinIOProvider
+    job_store: JobStore
+    executor: Executor
+    dispatcher: Dispatcher
+    storage: EmbeddedStorage
 
 
 def get_state(request: Request) -> AppState:

@@ -71,7 +71,7 @@ def test_services_survive_restart(start_oscar: Callable[..., RunningServer], sig
     before = api.get(f"/system/services/{name}").json()
     first.stop(sig)
 
-    second = start_oscar(data_dir=first.data_dir)
+    second = start_oscar(data_dir=first.data_dir, s3_port=first.s3_port)
     api = second.client()
     assert api.get(f"/system/services/{name}").json() == before
     assert api.get(f"/system/services/{removed}").status_code == 404

@@ -1,0 +1,110 @@
+"""Job status and logs: `/system/logs/{name}[/{job}]`, paginated as upstream."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi.responses import PlainTextResponse
+
+from oscar.api.deps import AdminPrincipal, State
+from oscar.models.job import Job, JobStatus
+
+router = APIRouter(prefix="/system/logs", tags=["logs"])
+PAGE_SIZE = 70  # upstream's page size
+
+
+def _stamp(moment: datetime | None) -> str | None:
+    return moment.isoformat().replace("+00:00", "Z") if moment else None
+
+
+def _summary(job: Job) -> dict[str, Any]:
+    return {
+        "status": job.status.value,
+        "creation_time": _stamp(job.created),
+        "start_time": _stamp(job.started),
+        "finish_time": _stamp(job.finished),
+        "backend": job.backend,
+        "exit_code": job.exit_code,
+        "reason": job.reason,
+    }
+
+
+@router.get("/{name}", summary="List a service's jobs")
+def list_jobs(
+    name: str,
+    state: State,
+    _: AdminPrincipal,
+    page: Annotated[str, Query(description="the `next_page` of the previous answer")] = "",
+    status_filter: Annotated[JobStatus | None, Query(alias="status")] = None,
+) -> dict[str, Any]:
+    """Jobs with status and times, newest last, 70 per page."""
+    state.registry.get(name)  # 404 for an unknown service
+    jobs = state.job_store.list(name, status_filter)
+    start = 0
+    if page:
+        names = [job.name for job in jobs]
+        if page not in names:
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, f"unknown page token {page!r}")
+        start = names.index(page)
+    chunk = jobs[start : start + PAGE_SIZE]
+    rest = jobs[start + PAGE_SIZE :]
+    return {
+        "jobs": {job.name: _summary(job) for job in chunk},
+        "next_page": rest[0].name if rest else "",
+        "remaining_jobs": len(rest),
+    }
+
+
+def _job_of(state: State, name: str, job_name: str) -> Job:
+    state.registry.get(name)
+    job = state.job_store.get(job_name)
+    if job is None or job.service != name:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"job '{job_name}' not found")
+    return job
+
+
+@router.get("/{name}/{job_name}", response_class=PlainTextResponse, summary="A job's log")
+def job_logs(
+    name: str, job_name: str, state: State, _: AdminPrincipal, timestamps: bool = False
+) -> str:
+    """The job's log text; with `timestamps=false` the leading timestamps are dropped."""
+    text = state.executor.logs(_job_of(state, name, job_name))
+    if timestamps:
+        return text
+    lines = []
+    for line in text.splitlines(keepends=True):
+        head, sep, rest = line.partition(" - ")
+        # Log lines start "<time> - <who> - <LEVEL> - "; strip only a leading timestamp.
+        lines.append(rest if sep and head[:4].isdigit() else line)
+    return "".join(lines)
+
+
+@router.delete(
+    "/{name}/{job_name}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    summary="Delete one job",
+)
+def delete_job(name: str, job_name: str, state: State, _: AdminPrincipal) -> Response:
+    """Stop the job if running and forget it."""
+    job = _job_of(state, name, job_name)
+    state.executor.delete(job)
+    state.job_store.delete(job.name)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.delete(
+    "/{name}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    summary="Delete succeeded jobs (all with ?all=true)",
+)
+def delete_jobs(name: str, state: State, _: AdminPrincipal, all: bool = False) -> Response:
+    """Without `all`, only succeeded jobs are deleted, as upstream."""
+    state.registry.get(name)
+    for job in state.job_store.list(name, None if all else JobStatus.SUCCEEDED):
+        state.executor.delete(job)
+        state.job_store.delete(job.name)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

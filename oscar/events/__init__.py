@@ -1,0 +1,1 @@
+"""Event sources and routing of object-created events to services."""

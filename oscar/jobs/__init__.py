@@ -1,0 +1,1 @@
+"""Durable job records and their dispatch to executors."""
