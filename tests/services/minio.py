@@ -139,6 +139,14 @@ class MinioServer:
     _child: _Child = field(repr=False, compare=False)
 
     @property
+    def process(self) -> subprocess.Popen[bytes]:
+        """The MinIO server process (a new one after `restart`; the admin API's restart keeps it).
+
+        Pass it to `common.wait_until` so a crashed server fails a wait at once.
+        """
+        return self._child.process
+
+    @property
     def pid(self) -> int:
         """The process id of the MinIO server (changes on `restart`)."""
         return self._child.process.pid
@@ -166,11 +174,14 @@ class MinioServer:
         """Stop the server and start it again on the same ports, data and settings.
 
         MinIO loads notification targets (`notify_webhook:*`) only at start-up. The admin API's
-        `service_restart()` also reloads them (upstream OSCAR does that), but it re-execs in
-        place after answering, so there is nothing to wait for; this restart is observable.
+        `service_restart()` reloads them too (upstream OSCAR uses it), but MinIO answers first
+        and re-execs in place afterwards, so the caller cannot tell when the new instance is up;
+        this method replaces the process and returns once the new one is ready.
         """
         common.stop_process(self._child.process)
-        self._child.process = _spawn(self.data_dir, self.port, self.console_port, self._env, self.log)
+        self._child.process = _spawn(
+            self.data_dir, self.port, self.console_port, self._env, self.log
+        )
         self.wait_ready()
 
     def wait_ready(self, timeout: float = START_TIMEOUT) -> None:
@@ -210,8 +221,15 @@ def running(workdir: Path, extra_env: Mapping[str, str] | None = None) -> Iterat
 
     `extra_env` adds server settings, e.g. a webhook target configured at start-up:
     `MINIO_NOTIFY_WEBHOOK_ENABLE_<ID>=on`, `MINIO_NOTIFY_WEBHOOK_ENDPOINT_<ID>=...`,
-    `MINIO_NOTIFY_WEBHOOK_AUTH_TOKEN_<ID>=...`, `MINIO_NOTIFY_WEBHOOK_QUEUE_DIR_<ID>=...`.
+    `MINIO_NOTIFY_WEBHOOK_AUTH_TOKEN_<ID>=...`, `MINIO_NOTIFY_WEBHOOK_QUEUE_DIR_<ID>=...`;
+    the target's ARN is then `arn:minio:sqs::<ID>:webhook`, with `<ID>` in the case given.
     """
+    # MinIO's env reader treats any value starting with "env" as an `env://` URL to fetch the
+    # value from (a prefix check without the "://"), so e.g. an auth token "env-token-1" is
+    # silently dropped. Refuse such values instead of debugging a missing header later.
+    fetched = sorted(k for k, v in (extra_env or {}).items() if v.startswith("env"))
+    if fetched:
+        raise ValueError(f"MinIO would read {fetched} from a URL: values may not start with 'env'")
     data_dir = workdir / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
     log = workdir / "minio.log"

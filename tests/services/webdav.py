@@ -1,52 +1,88 @@
 """Real WebDAV: WsgiDAV (PyPI) serving a temporary folder with HTTP basic auth.
 
-It stands in for dCache's WebDAV door, which cannot run here.
+It stands in for dCache's WebDAV door, which cannot run here. WsgiDAV is a Python package, so
+there is no binary to cache: `install()` pip-installs it into the test interpreter.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
 import httpx
 import pytest
-import yaml
 
 from tests.services import common
 
 NAME = "webdav"
-VERSION = "wsgidav-4"
+VERSION = "wsgidav-4"  # the major series; the exact release comes from pyproject's dev extras
+REQUIREMENTS = ("wsgidav>=4.3,<5", "cheroot>=10")
 USERNAME = "dav-user"
 PASSWORD = "dav-password-0123456789"  # a throwaway test server's password
+START_TIMEOUT = 30.0
 
 
 def is_installed() -> bool:
-    """Whether WsgiDAV and its cheroot server can be imported."""
-    return all(importlib.util.find_spec(m) is not None for m in ("wsgidav", "cheroot"))
+    """Whether WsgiDAV 4 and its cheroot server can be imported by this interpreter."""
+    if any(importlib.util.find_spec(module) is None for module in ("wsgidav", "cheroot")):
+        return False
+    return metadata.version("wsgidav").split(".")[0] == "4"
 
 
 def install() -> None:
-    """pip-install WsgiDAV and cheroot if missing."""
+    """pip-install WsgiDAV and cheroot into the running interpreter if missing."""
     if is_installed():
-        print("[testenv] webdav: wsgidav and cheroot already installed", flush=True)
+        print(f"[testenv] webdav: wsgidav {metadata.version('wsgidav')} installed", flush=True)
         return
-    common.run([sys.executable, "-m", "pip", "install", "wsgidav>=4.3", "cheroot>=10"])
+    print(f"[testenv] webdav: pip install {' '.join(REQUIREMENTS)}", flush=True)
+    common.run([sys.executable, "-m", "pip", "install", *REQUIREMENTS], timeout=600)
+    importlib.invalidate_caches()  # let find_spec see what pip just added
+    if not is_installed():
+        raise common.ServiceUnavailableError("pip finished but wsgidav/cheroot do not import")
 
 
 @dataclass(frozen=True)
 class WebDavServer:
     """A running WebDAV server: URL, basic-auth credentials and the folder it serves."""
 
-    url: str
+    url: str  # http://127.0.0.1:<port>, the share is mounted at the root
     port: int
     username: str
     password: str
-    root: Path
+    root: Path  # the served folder: tests may arrange or inspect files here directly
+    log: Path
+
+
+def _config(root: Path, port: int) -> dict[str, object]:
+    """A WsgiDAV configuration: one folder, one basic-auth user, loopback only."""
+    return {
+        "host": "127.0.0.1",
+        "port": port,
+        "server": "cheroot",
+        "provider_mapping": {"/": str(root)},
+        # dCache's door uses basic auth over TLS; digest would hide credential bugs.
+        "http_authenticator": {
+            "domain_controller": None,  # the default SimpleDomainController (simple_dc)
+            "accept_basic": True,
+            "accept_digest": False,
+            "default_to_digest": False,
+        },
+        "simple_dc": {"user_mapping": {"*": {USERNAME: {"password": PASSWORD, "roles": []}}}},
+        "property_manager": True,  # in-memory dead properties, so PROPPATCH works too
+        "lock_storage": True,
+        # dCache answers GET/HEAD on a folder with an HTML listing, and webdavclient3's
+        # `check()` (called by `mkdir`, `upload`...) sends HEAD: keep the directory browser on.
+        "dir_browser": {"enable": True},
+        "verbose": 3,  # request lines in the log help when a test fails
+        "logging": {"enable_loggers": []},
+    }
 
 
 @contextmanager
@@ -55,47 +91,39 @@ def running(workdir: Path) -> Iterator[WebDavServer]:
     root = workdir / "share"
     root.mkdir(parents=True, exist_ok=True)
     port = common.free_port()
-    config = {
-        "host": "127.0.0.1",
-        "port": port,
-        "server": "cheroot",
-        "provider_mapping": {"/": str(root)},
-        "http_authenticator": {
-            "accept_basic": True,
-            "accept_digest": False,
-            "default_to_digest": False,
-        },
-        "simple_dc": {"user_mapping": {"*": {USERNAME: {"password": PASSWORD}}}},
-        "verbose": 1,
-        "logging": {"enable_loggers": []},
-    }
-    config_path = workdir / "wsgidav.yaml"
-    config_path.write_text(yaml.safe_dump(config))
-    log_path = workdir / "wsgidav.log"
-    with log_path.open("ab") as log:
+    config_path = workdir / "wsgidav.json"
+    config_path.write_text(json.dumps(_config(root, port), indent=2))
+    log = workdir / "wsgidav.log"
+    with log.open("ab") as output:  # the child keeps its own copy of the descriptor
         process = subprocess.Popen(
-            [sys.executable, "-m", "wsgidav.server.server_cli", "-c", str(config_path)],
-            stdout=log,
+            [sys.executable, "-m", "wsgidav.server.server_cli", "--config", str(config_path)],
+            stdout=output,
             stderr=subprocess.STDOUT,
             cwd=workdir,
         )
-    server = WebDavServer(f"http://127.0.0.1:{port}", port, USERNAME, PASSWORD, root)
+    server = WebDavServer(
+        url=f"http://127.0.0.1:{port}",
+        port=port,
+        username=USERNAME,
+        password=PASSWORD,
+        root=root,
+        log=log,
+    )
+
+    def answers_propfind() -> bool:
+        # Authenticated, so a ready server also proves the user mapping was loaded.
+        response = httpx.request(
+            "PROPFIND",
+            f"{server.url}/",
+            auth=(USERNAME, PASSWORD),
+            headers={"Depth": "0"},
+            timeout=1,
+        )
+        return response.status_code == 207
+
     try:
         common.wait_until(
-            lambda: (
-                httpx.request(
-                    "PROPFIND",
-                    f"{server.url}/",
-                    auth=(USERNAME, PASSWORD),
-                    headers={"Depth": "0"},
-                    timeout=1,
-                ).status_code
-                == 207
-            ),
-            timeout=30,
-            what="wsgidav",
-            process=process,
-            log=log_path,
+            answers_propfind, timeout=START_TIMEOUT, what="wsgidav", process=process, log=log
         )
         yield server
     finally:
