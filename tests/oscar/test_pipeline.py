@@ -183,3 +183,33 @@ def test_burst_survives_sigkill(start_oscar: Callable[..., RunningServer]) -> No
     jobs = common.wait_until(all_succeeded, timeout=120, interval=1, what="200 succeeded jobs")
     assert len(jobs) == total
     assert json.dumps(jobs)  # serialisable as upstream clients expect
+
+
+def test_readme_quick_start_runs_as_written(start_oscar: Callable[..., RunningServer]) -> None:
+    import re
+    import subprocess
+    import sys
+
+    from tests.fixtures.services import REPO_ROOT
+
+    readme = (REPO_ROOT / "README.md").read_text()
+    section = readme.split("### Quick start", 1)[1]
+    code = re.search(r"```python\n(.+?)\n```", section, re.DOTALL)
+    assert code, "README quick start has no python block"
+    server = start_oscar(password="secret")
+    program = (
+        code.group(1)
+        .replace("http://127.0.0.1:8080", server.url)
+        .replace("http://127.0.0.1:9000", server.s3_endpoint)
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", program],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines == ["['Succeeded']", "b'4\\n'"]
