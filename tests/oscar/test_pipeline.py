@@ -213,3 +213,15 @@ def test_readme_quick_start_runs_as_written(start_oscar: Callable[..., RunningSe
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines == ["['Succeeded']", "b'4\\n'"]
+
+
+def test_invocation_bodies_over_the_limit_get_413(
+    start_oscar: Callable[..., RunningServer],
+) -> None:
+    server = start_oscar(extra_env={"OSCAR_MAX_BODY_BYTES": "1024"})
+    api = server.client()
+    name = unique_name("big")
+    api.post("/system/services", json=minimal_service(name))
+    assert api.post(f"/job/{name}", content=b"x" * 2048).status_code == 413
+    assert api.post(f"/run/{name}", content=b"x" * 2048).status_code == 413
+    assert api.get(f"/system/logs/{name}").json()["jobs"] == {}  # nothing was accepted
