@@ -84,6 +84,15 @@ def _byte_range(header: str, size: int) -> tuple[int, int] | None:
     return first, last
 
 
+def _parse_xml(raw: bytes) -> ElementTree.Element:
+    """A request's XML body, or MalformedXML."""
+    try:
+        # The body is small and authenticated, and expat refuses entity-expansion bombs.
+        return ElementTree.fromstring(raw)  # noqa: S314
+    except ElementTree.ParseError:
+        raise S3Error("MalformedXML", "the XML body is not well-formed", 400) from None
+
+
 class S3App:
     """The request handler; wraps an `ObjectStore` and a credentials lookup."""
 
@@ -303,12 +312,7 @@ class S3App:
         return self._xml("ListBucketResult", body)
 
     async def _delete_objects(self, request: Request, bucket: str) -> Response:
-        raw = await request.body()
-        try:
-            # The body is small, authenticated, and expat refuses entity-expansion bombs.
-            root = ElementTree.fromstring(raw)  # noqa: S314
-        except ElementTree.ParseError:
-            raise S3Error("MalformedXML", "the XML body is not well-formed", 400) from None
+        root = _parse_xml(await request.body())
         quiet = (root.findtext(f"{{{xml.NS}}}Quiet") or root.findtext("Quiet") or "") == "true"
         keys = [
             (element.text or "")
@@ -472,11 +476,7 @@ class S3App:
         bucket: str,
         key: str,
     ) -> Response:
-        raw = await request.body()
-        try:
-            root = ElementTree.fromstring(raw)  # noqa: S314 - small, authenticated body
-        except ElementTree.ParseError:
-            raise S3Error("MalformedXML", "the XML body is not well-formed", 400) from None
+        root = _parse_xml(await request.body())
         parts: list[tuple[int, str]] = []
         for part in root:
             fields = {child.tag.rsplit("}", 1)[-1]: (child.text or "") for child in part}
