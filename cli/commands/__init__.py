@@ -1,0 +1,1 @@
+"""oscar-cli command groups."""

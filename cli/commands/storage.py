@@ -1,0 +1,246 @@
+"""`oscar-cli service put-file|get-file|list-files|delete-file`: a service's storage, directly.
+
+`minio` / `minio.default` use the cluster's `/system/config` `minio_provider`; any other
+provider uses the credentials stored with the service (S3, MinIO or WebDAV).
+"""
+
+from __future__ import annotations
+
+import posixpath
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from cli.client import OscarClient
+from cli.commands.service import app
+from cli.common import (
+    DEFAULT_CONFIG,
+    ClusterOption,
+    ConfigOption,
+    DebugOption,
+    cluster_client,
+    fail,
+)
+
+PROGRESS_THRESHOLD = 4 * 1024 * 1024  # show a progress bar above this size
+
+
+class Store:
+    """Object operations on one provider."""
+
+    def __init__(self, kind: str, credentials: dict[str, Any]) -> None:
+        self.kind = kind
+        if kind in {"minio", "s3"}:
+            import boto3
+
+            endpoint = credentials.get("endpoint") if kind == "minio" else None
+            self._s3 = boto3.client(
+                "s3",
+                endpoint_url=endpoint or None,
+                aws_access_key_id=credentials.get("access_key"),
+                aws_secret_access_key=credentials.get("secret_key"),
+                region_name=credentials.get("region") or "us-east-1",
+                verify=bool(credentials.get("verify", True)),
+            )
+        elif kind == "webdav":
+            from webdav3.client import Client
+
+            host = str(credentials.get("hostname", ""))
+            self._dav = Client(
+                {
+                    "webdav_hostname": host if "://" in host else f"https://{host}",
+                    "webdav_login": credentials.get("login", ""),
+                    "webdav_password": credentials.get("password", ""),
+                }
+            )
+        else:
+            fail(f"storage provider type '{kind}' is not supported by this command")
+
+    @staticmethod
+    def _split(path: str) -> tuple[str, str]:
+        bucket, _, key = path.strip("/").partition("/")
+        return bucket, key
+
+    def put(self, local: Path, remote: str) -> None:
+        size = local.stat().st_size
+        if self.kind == "webdav":
+            self._dav.upload_sync(remote_path=remote, local_path=str(local))
+            return
+        bucket, key = self._split(remote)
+        with _progress(size, f"uploading {local.name}") as advance:
+            self._s3.upload_file(str(local), bucket, key, Callback=advance)
+
+    def get(self, remote: str, local: Path) -> None:
+        if self.kind == "webdav":
+            self._dav.download_sync(remote_path=remote, local_path=str(local))
+            return
+        bucket, key = self._split(remote)
+        size = self._s3.head_object(Bucket=bucket, Key=key)["ContentLength"]
+        with _progress(size, f"downloading {posixpath.basename(key)}") as advance:
+            self._s3.download_file(bucket, key, str(local), Callback=advance)
+
+    def list(self, remote: str) -> list[tuple[str, int, str]]:
+        if self.kind == "webdav":
+            return [
+                (info["path"], int(info.get("size") or 0), info.get("modified") or "")
+                for info in self._dav.list(remote, get_info=True)
+            ]
+        bucket, prefix = self._split(remote)
+        rows = []
+        for page in self._s3.get_paginator("list_objects_v2").paginate(
+            Bucket=bucket, Prefix=prefix
+        ):
+            rows += [
+                (o["Key"], o["Size"], o["LastModified"].isoformat())
+                for o in page.get("Contents", [])
+            ]
+        return rows
+
+    def delete(self, remote: str) -> None:
+        if self.kind == "webdav":
+            self._dav.clean(remote)
+            return
+        bucket, key = self._split(remote)
+        self._s3.delete_object(Bucket=bucket, Key=key)
+
+
+class _progress:  # noqa: N801 - used like a function: `with _progress(...) as advance`
+    """A progress bar for transfers over PROGRESS_THRESHOLD bytes; a no-op below."""
+
+    def __init__(self, size: int, label: str) -> None:
+        self._bar = (
+            typer.progressbar(length=size, label=label, file=None)
+            if size > PROGRESS_THRESHOLD
+            else None
+        )
+
+    def __enter__(self) -> Any:
+        if self._bar is None:
+            return lambda _: None
+        bar = self._bar.__enter__()
+        return bar.update
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(*exc)
+
+
+def _store(client: OscarClient, service: str, provider: str) -> Store:
+    kind, _, identifier = provider.partition(".")
+    identifier = identifier or "default"
+    if kind == "minio" and identifier == "default":
+        credentials = client.request("GET", "/system/config").json()["minio_provider"]
+        return Store("minio", credentials)
+    definition = client.request("GET", f"/system/services/{service}").json()
+    credentials = (definition.get("storage_providers") or {}).get(kind, {}).get(identifier)
+    if not credentials:
+        fail(f"service '{service}' has no storage provider '{kind}.{identifier}'")
+    return Store(kind, credentials)
+
+
+def _default_remote(client: OscarClient, service: str, provider: str) -> str:
+    definition = client.request("GET", f"/system/services/{service}").json()
+    for entry in definition.get("input") or []:
+        if entry.get("storage_provider") in (provider, f"{provider}.default"):
+            return entry["path"]
+    fail(f"service '{service}' has no input on '{provider}': give the REMOTE path")
+
+
+ProviderArgument = Annotated[str, typer.Argument(metavar="PROVIDER", help="e.g. minio.default")]
+
+
+def _is_provider(value: str) -> bool:
+    return (
+        value.split(".", 1)[0] in {"minio", "s3", "webdav", "onedata", "rucio"}
+        and not Path(value).exists()
+    )
+
+
+@app.command("put-file")
+def put_file(
+    name: Annotated[str, typer.Argument(metavar="NAME")],
+    args: Annotated[list[str], typer.Argument(metavar="[PROVIDER] LOCAL_FILE [REMOTE_FILE]")],
+    cluster: ClusterOption = None,
+    config: ConfigOption = DEFAULT_CONFIG,
+    debug: DebugOption = False,
+) -> None:
+    """Upload a file (PROVIDER defaults to minio.default, REMOTE_FILE to the input folder)."""
+    provider = args.pop(0) if len(args) > 1 and _is_provider(args[0]) else "minio.default"
+    if not 1 <= len(args) <= 2:
+        fail("usage: put-file NAME [PROVIDER] LOCAL_FILE [REMOTE_FILE]")
+    local, remote = Path(args[0]), (args[1] if len(args) == 2 else None)
+    if not local.is_file():
+        fail(f"{local} is not a file")
+    with cluster_client(config, cluster, debug) as client:
+        target = remote or posixpath.join(_default_remote(client, name, provider), local.name)
+        _store(client, name, provider).put(local, target)
+    typer.echo(f"uploaded {local} to {provider}:{target}")
+
+
+@app.command("get-file")
+def get_file(
+    name: Annotated[str, typer.Argument(metavar="NAME")],
+    provider: ProviderArgument,
+    remote: Annotated[str, typer.Argument(metavar="REMOTE_FILE")],
+    local: Annotated[Path | None, typer.Argument(metavar="LOCAL_FILE")] = None,
+    download_latest_into: Annotated[
+        Path | None,
+        typer.Option(
+            "--download-latest-into",
+            help="Download the newest file under REMOTE_FILE (a folder) here.",
+        ),
+    ] = None,
+    cluster: ClusterOption = None,
+    config: ConfigOption = DEFAULT_CONFIG,
+    debug: DebugOption = False,
+) -> None:
+    """Download a file."""
+    with cluster_client(config, cluster, debug) as client:
+        store = _store(client, name, provider)
+        if download_latest_into is not None:
+            entries = [e for e in store.list(remote) if not e[0].endswith("/")]
+            if not entries:
+                fail(f"nothing under {provider}:{remote}")
+            newest = max(entries, key=lambda e: e[2])[0]
+            bucket = remote.strip("/").split("/", 1)[0]
+            source = newest if store.kind == "webdav" else f"{bucket}/{newest}"
+            target = download_latest_into
+            if target.is_dir():
+                target = target / posixpath.basename(newest)
+            store.get(source, target)
+            typer.echo(f"downloaded {provider}:{source} to {target}")
+            return
+        target = local or Path(posixpath.basename(remote))
+        store.get(remote, target)
+    typer.echo(f"downloaded {provider}:{remote} to {target}")
+
+
+@app.command("list-files")
+def list_files(
+    name: Annotated[str, typer.Argument(metavar="NAME")],
+    provider: ProviderArgument,
+    remote: Annotated[str, typer.Argument(metavar="REMOTE_PATH")],
+    cluster: ClusterOption = None,
+    config: ConfigOption = DEFAULT_CONFIG,
+    debug: DebugOption = False,
+) -> None:
+    """List files under a path."""
+    with cluster_client(config, cluster, debug) as client:
+        for key, size, modified in _store(client, name, provider).list(remote):
+            typer.echo(f"{key}\t{size}\t{modified}")
+
+
+@app.command("delete-file")
+def delete_file(
+    name: Annotated[str, typer.Argument(metavar="NAME")],
+    provider: ProviderArgument,
+    remote: Annotated[str, typer.Argument(metavar="REMOTE_FILE")],
+    cluster: ClusterOption = None,
+    config: ConfigOption = DEFAULT_CONFIG,
+    debug: DebugOption = False,
+) -> None:
+    """Delete a file."""
+    with cluster_client(config, cluster, debug) as client:
+        _store(client, name, provider).delete(remote)
+    typer.echo(f"deleted {provider}:{remote}")
