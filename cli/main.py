@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cli.commands import apply, cluster, service, storage  # noqa: F401 - storage adds commands
+from cli.commands import apply, bucket, cluster, service, storage  # noqa: F401 - storage adds commands
 from oscar import __version__
 
 app = typer.Typer(
@@ -14,6 +14,7 @@ app = typer.Typer(
 )
 app.add_typer(cluster.app, name="cluster")
 app.add_typer(service.app, name="service")
+app.add_typer(bucket.app, name="bucket")
 app.command("apply")(apply.apply)
 app.command("delete")(apply.delete)
 

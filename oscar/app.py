@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from oscar import __version__
-from oscar.api import invoke, logs, services, system
+from oscar.api import buckets, invoke, logs, services, system
 from oscar.api.errors import install_error_handlers
 from oscar.api.middleware import AccessLogMiddleware, BodyLimitMiddleware, TrailingSlashMiddleware
 from oscar.api.state import AppState
@@ -91,6 +91,7 @@ def create_app(
     app.include_router(services.router)
     app.include_router(invoke.router)
     app.include_router(logs.router)
+    app.include_router(buckets.router)
 
     # Added innermost first: the access log sees every request, including 413s.
     app.add_middleware(TrailingSlashMiddleware)

@@ -241,3 +241,43 @@ def test_reads_upstream_config_unchanged(tmp_path: Path) -> None:
         "memory": "512Mi",
         "log_level": "DEBUG",
     }
+
+
+def test_bucket_commands(oscar: tuple[RunningServer, Path], tmp_path: Path) -> None:
+    _, config = oscar
+    code, out, err = cli(config, "bucket", "create", "cli-bucket", "--visibility", "public")
+    assert code == 0, err
+    code, out, _ = cli(config, "bucket", "list", "-o", "json")
+    entry = next(b for b in json.loads(out) if b["bucket_name"] == "cli-bucket")
+    assert entry["visibility"] == "public"
+    code, _, err = cli(config, "bucket", "create", "cli-bucket")
+    assert code == 1 and "already exists" in err
+    code, out, _ = cli(config, "cluster", "info", "--config-info", "-o", "json")
+    provider = json.loads(out)["config"]["minio_provider"]
+    assert "secret_key" not in provider
+    files = tmp_path / "f.txt"
+    files.write_text("x")
+    for index in range(5):
+        cli(config, "apply", str(EXAMPLES_DIR / "word-count" / "word-count.yaml"))
+        code, _, err = cli(
+            config, "service", "put-file", "word-count", str(files), f"cli-bucket/k{index}.txt"
+        )
+        assert code == 0, err
+    code, out, _ = cli(config, "bucket", "get", "cli-bucket", "--limit", "2", "--all", "-o", "json")
+    assert [o["object_name"] for o in json.loads(out)["objects"]] == [f"k{i}.txt" for i in range(5)]
+    code, out, _ = cli(config, "bucket", "get", "cli-bucket", "--limit", "2")
+    assert "k0.txt" in out and "k2.txt" not in out and "--page" in out
+    code, _, err = cli(config, "bucket", "delete", "cli-bucket")
+    assert code == 1 and "not empty" in err
+    for index in range(5):
+        cli(
+            config,
+            "service",
+            "delete-file",
+            "word-count",
+            "minio.default",
+            f"cli-bucket/k{index}.txt",
+        )
+    assert cli(config, "bucket", "delete", "cli-bucket")[0] == 0
+    code, _, err = cli(config, "bucket", "get", "cli-bucket")
+    assert code == 1 and "does not exist" in err

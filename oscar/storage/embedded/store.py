@@ -29,6 +29,10 @@ CREATE TABLE IF NOT EXISTS objects (
     content_type TEXT NOT NULL, metadata TEXT NOT NULL, modified TEXT NOT NULL,
     blob TEXT NOT NULL, PRIMARY KEY (bucket, key)
 );
+CREATE TABLE IF NOT EXISTS bucket_meta (
+    name TEXT PRIMARY KEY, owner TEXT NOT NULL, visibility TEXT NOT NULL,
+    allowed_users TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS uploads (
     id TEXT PRIMARY KEY, bucket TEXT NOT NULL, key TEXT NOT NULL, content_type TEXT NOT NULL,
     metadata TEXT NOT NULL, created TEXT NOT NULL
@@ -182,6 +186,28 @@ class ObjectStore:
             rows = self._db.execute("SELECT name, created FROM buckets ORDER BY name").fetchall()
         return [(name, datetime.fromisoformat(created)) for name, created in rows]
 
+    def bucket_meta(self, name: str) -> dict[str, object]:
+        """Owner, visibility and allowed users of a bucket (defaults when never set)."""
+        self.require_bucket(name)
+        with self._lock:
+            row = self._db.execute(
+                "SELECT owner, visibility, allowed_users FROM bucket_meta WHERE name = ?", (name,)
+            ).fetchone()
+        if row is None:
+            return {"owner": "cluster_admin", "visibility": "private", "allowed_users": []}
+        return {"owner": row[0], "visibility": row[1], "allowed_users": json.loads(row[2])}
+
+    def set_bucket_meta(
+        self, name: str, owner: str, visibility: str, allowed_users: list[str]
+    ) -> None:
+        """Record a bucket's owner, visibility and allowed users."""
+        self.require_bucket(name)
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO bucket_meta VALUES (?, ?, ?, ?)",
+                (name, owner, visibility, json.dumps(allowed_users)),
+            )
+
     def delete_bucket(self, name: str) -> None:
         """Delete an empty bucket."""
         self.require_bucket(name)
@@ -191,6 +217,7 @@ class ObjectStore:
             ).fetchone():
                 raise StoreError("BucketNotEmpty", f"bucket {name} is not empty", 409)
             self._db.execute("DELETE FROM buckets WHERE name = ?", (name,))
+            self._db.execute("DELETE FROM bucket_meta WHERE name = ?", (name,))
 
     # --- writing ---------------------------------------------------------------------------
 

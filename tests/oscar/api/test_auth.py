@@ -20,6 +20,15 @@ SYSTEM_ROUTES = [
     ("PUT", "/system/services"),
     ("GET", "/system/services/some-service"),
     ("DELETE", "/system/services/some-service"),
+    ("GET", "/system/logs/some-service"),
+    ("GET", "/system/logs/some-service/some-job"),
+    ("DELETE", "/system/logs/some-service"),
+    ("DELETE", "/system/logs/some-service/some-job"),
+    ("GET", "/system/buckets"),
+    ("POST", "/system/buckets"),
+    ("PUT", "/system/buckets"),
+    ("GET", "/system/buckets/some-bucket"),
+    ("DELETE", "/system/buckets/some-bucket"),
 ]
 
 BAD_CREDENTIALS = [

@@ -1,0 +1,111 @@
+"""`/system/buckets`: buckets of the default store, as upstream's bucket API."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query, Response, status
+from pydantic import BaseModel, Field
+
+from oscar.api.deps import AdminPrincipal, State
+from oscar.storage.embedded.store import StoreError
+
+router = APIRouter(prefix="/system/buckets", tags=["buckets"])
+
+
+class BucketSpec(BaseModel):
+    """A bucket as upstream's API describes it."""
+
+    bucket_name: str
+    visibility: Literal["private", "public", "restricted"] = "private"
+    allowed_users: list[str] = Field(default_factory=list)
+    metadata: dict[str, str] = Field(default_factory=dict)
+
+
+def _store_error(exc: StoreError) -> HTTPException:
+    return HTTPException(exc.status, exc.message)
+
+
+def _describe(state: State, name: str) -> dict[str, Any]:
+    return {"bucket_name": name, **state.storage.store.bucket_meta(name), "metadata": {}}
+
+
+@router.get("", summary="List buckets")
+def list_buckets(state: State, _: AdminPrincipal) -> list[dict[str, Any]]:
+    """Every bucket of the default store."""
+    return [_describe(state, name) for name, _ in state.storage.store.list_buckets()]
+
+
+@router.post(
+    "", status_code=status.HTTP_201_CREATED, response_class=Response, summary="Create a bucket"
+)
+def create_bucket(spec: BucketSpec, state: State, principal: AdminPrincipal) -> Response:
+    """Create a bucket (409 when it exists)."""
+    try:
+        state.storage.store.create_bucket(spec.bucket_name)
+        state.storage.store.set_bucket_meta(
+            spec.bucket_name, principal.owner_id, spec.visibility, spec.allowed_users
+        )
+    except StoreError as exc:
+        raise _store_error(exc) from None
+    return Response(status_code=status.HTTP_201_CREATED)
+
+
+@router.put(
+    "", status_code=status.HTTP_204_NO_CONTENT, response_class=Response, summary="Update a bucket"
+)
+def update_bucket(spec: BucketSpec, state: State, principal: AdminPrincipal) -> Response:
+    """Change a bucket's visibility and allowed users."""
+    try:
+        owner = str(state.storage.store.bucket_meta(spec.bucket_name)["owner"])
+        state.storage.store.set_bucket_meta(
+            spec.bucket_name, owner or principal.owner_id, spec.visibility, spec.allowed_users
+        )
+    except StoreError as exc:
+        raise _store_error(exc) from None
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/{bucket}", summary="A bucket and its objects")
+def get_bucket(
+    bucket: str,
+    state: State,
+    _: AdminPrincipal,
+    prefix: str = "",
+    page: Annotated[str, Query(description="`next_page` of the previous answer")] = "",
+    limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
+) -> dict[str, Any]:
+    """The bucket's description with one page of objects."""
+    try:
+        listing = state.storage.store.list_objects(bucket, prefix, "", page, limit)
+        description = _describe(state, bucket)
+    except StoreError as exc:
+        raise _store_error(exc) from None
+    return {
+        **description,
+        "objects": [
+            {
+                "object_name": info.key,
+                "size_bytes": info.size,
+                "last_modified": info.modified.isoformat().replace("+00:00", "Z"),
+            }
+            for info in listing.objects
+        ],
+        "next_page": listing.next_marker if listing.truncated else "",
+        "is_truncated": listing.truncated,
+    }
+
+
+@router.delete(
+    "/{bucket}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    summary="Delete an empty bucket",
+)
+def delete_bucket(bucket: str, state: State, _: AdminPrincipal) -> Response:
+    """Delete a bucket; 409 while it still holds objects (delete them first)."""
+    try:
+        state.storage.store.delete_bucket(bucket)
+    except StoreError as exc:
+        raise _store_error(exc) from None
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
