@@ -1,0 +1,120 @@
+"""The `batch/v1` Job upstream OSCAR creates for one event (reference §4), as a plain dict.
+
+Pure data: no Kubernetes client here, so the spec can be compared field by field in tests and
+submitted by the Kubernetes executor as is.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from oscar.models.service import Service
+
+TTL_JOB_SECONDS = 2592000  # upstream TTL_JOB default (30 days)
+CONTAINER_NAME = "oscar-container"
+SUPERVISOR_DIR = "/oscar/bin"
+CONFIG_DIR = "/oscar/config"
+MINIO_CREDENTIALS_MOUNT = "/var/run/secrets/providers/minio.default"
+WATCHDOG_ENV = {
+    "fprocess": f"{SUPERVISOR_DIR}/supervisor",
+    "max_inflight": "1",
+    "write_debug": "true",
+    "exec_timeout": "0",
+    "read_timeout": "300s",
+    "write_timeout": "300s",
+    "healthcheck_interval": "5s",
+}
+
+
+def job_name(service: str, job_uuid: str) -> str:
+    """Upstream's job name: `<name (first 16 chars if 25 or longer)>-<uuid4>`."""
+    prefix = service[:16] if len(service) >= 25 else service
+    return f"{prefix}-{job_uuid}"
+
+
+def job_manifest(
+    service: Service,
+    event: str,
+    job_uuid: str,
+    *,
+    namespace: str,
+    base_path: str = "/",
+    minio_credentials: str = "minio",
+    supervisor_pvc: str = "oscar-pvc",
+    env_secret: str | None = None,
+) -> dict[str, Any]:
+    """The Job for one event of `service`, following upstream's `ToPodSpec` and `job.go`."""
+    name = job_name(service.name, job_uuid)
+    env: list[dict[str, Any]] = [
+        {"name": key, "value": value} for key, value in service.environment.variables.items()
+    ]
+    env += [
+        {"name": "OSCAR_SERVICE_NAME", "value": service.name},
+        {"name": "OSCAR_SERVICE_TOKEN", "value": service.token},
+        {"name": "OSCAR_SERVICE_BASE_PATH", "value": base_path},
+    ]
+    env += [{"name": key, "value": value} for key, value in WATCHDOG_ENV.items()]
+    env += [
+        {"name": "EVENT", "value": event},
+        {"name": "JOB_UUID", "value": job_uuid},
+        {"name": "RESOURCE_ID", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
+    ]
+    limits: dict[str, str] = {"cpu": service.cpu, "memory": service.memory}
+    if service.enable_gpu:
+        limits["nvidia.com/gpu"] = "1"
+    if service.enable_sgx:
+        limits["sgx.intel.com/epc"] = "1"
+    resources: dict[str, Any] = {"limits": limits}
+    if service.ephemeral_storage_request:
+        resources["requests"] = {"ephemeral-storage": service.ephemeral_storage_request}
+    container: dict[str, Any] = {
+        "name": CONTAINER_NAME,
+        "image": service.image,
+        "imagePullPolicy": "Always",
+        "command": ["/bin/sh"],
+        "args": ["-c", f"echo $EVENT | {SUPERVISOR_DIR}/supervisor"],
+        "env": env,
+        "resources": resources,
+        "volumeMounts": [
+            {"name": "oscar-config", "mountPath": CONFIG_DIR, "readOnly": True},
+            {"name": "oscar-volume", "mountPath": SUPERVISOR_DIR, "readOnly": True},
+            {"name": "minio-credentials", "mountPath": MINIO_CREDENTIALS_MOUNT, "readOnly": True},
+        ],
+    }
+    if env_secret:
+        container["envFrom"] = [{"secretRef": {"name": env_secret}}]
+    pod_spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "containers": [container],
+        "volumes": [
+            {"name": "oscar-config", "configMap": {"name": service.name, "defaultMode": 0o755}},
+            {
+                "name": "oscar-volume",
+                "persistentVolumeClaim": {"claimName": supervisor_pvc, "readOnly": True},
+            },
+            {"name": "minio-credentials", "secret": {"secretName": minio_credentials}},
+        ],
+    }
+    if service.image_pull_secrets:
+        pod_spec["imagePullSecrets"] = [{"name": s} for s in service.image_pull_secrets]
+    labels = {**service.labels, "oscar_service": service.name}
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": labels,
+            "annotations": dict(service.annotations),
+        },
+        "spec": {
+            "backoffLimit": 0,
+            "ttlSecondsAfterFinished": TTL_JOB_SECONDS,
+            "template": {
+                "metadata": {"labels": labels, "annotations": dict(service.annotations)},
+                "spec": pod_spec,
+            },
+        },
+    }

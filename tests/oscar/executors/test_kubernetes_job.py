@@ -1,0 +1,109 @@
+"""The Job manifest follows upstream's spec (reference §4) field by field."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from oscar.executors.kubernetes_job import job_manifest, job_name
+from oscar.models.service import Service
+from oscar.models.validation import parse_service
+from tests.fixtures.services import minimal_service
+from tests.services.kubernetes import KubernetesCluster
+
+UUID = str(uuid.UUID(int=7))
+
+
+def _service(**fields: object) -> Service:
+    return parse_service(
+        minimal_service(
+            "grayify",
+            image="ghcr.io/grycap/imagemagick",
+            cpu="1.0",
+            memory="1Gi",
+            token="t" * 64,
+            environment={"variables": {"K": "v"}},
+            labels={"team": "x"},
+            annotations={"slurm-job.vk.io/flags": "--time=1:00:00"},
+            **fields,
+        )
+    )
+
+
+def test_job_name_rule() -> None:
+    assert job_name("grayify", UUID) == f"grayify-{UUID}"
+    assert job_name("a" * 25, UUID) == f"{'a' * 16}-{UUID}"
+    assert job_name("a" * 24, UUID) == f"{'a' * 24}-{UUID}"
+
+
+def test_job_spec_matches_upstream() -> None:
+    job = job_manifest(_service(), '{"Records": []}', UUID, namespace="oscar-svc")
+    assert job["apiVersion"] == "batch/v1"
+    assert job["kind"] == "Job"
+    meta = job["metadata"]
+    assert meta["name"] == f"grayify-{UUID}"
+    assert meta["namespace"] == "oscar-svc"
+    assert meta["labels"] == {"team": "x", "oscar_service": "grayify"}
+    assert meta["annotations"] == {"slurm-job.vk.io/flags": "--time=1:00:00"}
+    spec = job["spec"]
+    assert spec["backoffLimit"] == 0
+    assert spec["ttlSecondsAfterFinished"] == 2592000
+    pod = spec["template"]["spec"]
+    assert pod["restartPolicy"] == "Never"
+    assert pod["automountServiceAccountToken"] is False
+    assert pod["enableServiceLinks"] is False
+    (container,) = pod["containers"]
+    assert container["name"] == "oscar-container"
+    assert container["image"] == "ghcr.io/grycap/imagemagick"
+    assert container["imagePullPolicy"] == "Always"
+    assert container["command"] == ["/bin/sh"]
+    assert container["args"] == ["-c", "echo $EVENT | /oscar/bin/supervisor"]
+    env = {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
+    assert env["K"] == "v"
+    assert env["OSCAR_SERVICE_NAME"] == "grayify"
+    assert env["OSCAR_SERVICE_TOKEN"] == "t" * 64
+    assert env["fprocess"] == "/oscar/bin/supervisor"
+    watchdog = {"max_inflight", "write_debug", "exec_timeout", "read_timeout", "write_timeout"}
+    assert watchdog | {"healthcheck_interval", "OSCAR_SERVICE_BASE_PATH"} <= set(env)
+    assert env["EVENT"] == '{"Records": []}'
+    assert env["JOB_UUID"] == UUID
+    assert env["RESOURCE_ID"] == {"fieldRef": {"fieldPath": "spec.nodeName"}}
+    assert container["resources"] == {"limits": {"cpu": "1.0", "memory": "1Gi"}}
+    mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+    assert mounts["/oscar/config"]["readOnly"] is True
+    assert mounts["/oscar/bin"]["readOnly"] is True
+    assert "/var/run/secrets/providers/minio.default" in mounts
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["oscar-config"]["configMap"]["name"] == "grayify"
+    assert volumes["oscar-volume"]["persistentVolumeClaim"]["claimName"] == "oscar-pvc"
+    assert volumes["minio-credentials"]["secret"]["secretName"] == "minio"
+
+
+def test_gpu_pull_secrets_ephemeral_storage_and_env_secret() -> None:
+    service = _service(
+        enable_gpu=True, image_pull_secrets=["regcred"], ephemeral_storage_request="2Gi"
+    )
+    job = job_manifest(service, "e", UUID, namespace="ns", env_secret="grayify")
+    pod = job["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert container["resources"]["requests"] == {"ephemeral-storage": "2Gi"}
+    assert pod["imagePullSecrets"] == [{"name": "regcred"}]
+    assert container["envFrom"] == [{"secretRef": {"name": "grayify"}}]
+
+
+@pytest.mark.kubernetes
+def test_real_api_server_accepts_the_job(kubernetes: KubernetesCluster) -> None:
+    from kubernetes import client
+
+    api = kubernetes.api_client()
+    namespace = f"oscar-svc-{uuid.uuid4().hex[:6]}"
+    client.CoreV1Api(api).create_namespace({"metadata": {"name": namespace}})
+    service = _service(enable_gpu=True, image_pull_secrets=["regcred"])
+    manifest = job_manifest(service, '{"k": 1}', UUID, namespace=namespace, env_secret="grayify")
+    created = client.BatchV1Api(api).create_namespaced_job(namespace, manifest, dry_run="All")
+    assert created.metadata.name == f"grayify-{UUID}"
+    container = created.spec.template.spec.containers[0]
+    assert container.resources.limits == {"cpu": "1", "memory": "1Gi", "nvidia.com/gpu": "1"}
+    assert container.args == ["-c", "echo $EVENT | /oscar/bin/supervisor"]
