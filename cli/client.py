@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Generator
 from typing import Any
 
 import httpx
@@ -26,14 +27,68 @@ def mask(text: str) -> str:
     return _SECRET.sub(lambda m: (m.group(1) or m.group(2)) + "***", text)
 
 
+EGI_TOKEN_URL = "https://aai.egi.eu/auth/realms/egi/protocol/openid-connect/token"  # noqa: S105 - a URL
+OIDC_CLIENT_ID = "token-portal"
+OIDC_SCOPES = "openid email profile eduperson_entitlement"
+
+
+def _oidc_access_token(cluster_id: str, cluster: ClusterConfig) -> str:
+    """An access token from oidc-agent or by exchanging the stored refresh token."""
+    if cluster.oidc_account_name:
+        try:
+            import liboidcagent
+        except ImportError:
+            raise ClientError("oidc-agent accounts need `pip install liboidcagent`") from None
+        try:
+            return str(
+                liboidcagent.get_access_token(
+                    cluster.oidc_account_name, min_valid_period=60, application_hint="oscar-cli"
+                )
+            )
+        except Exception as exc:  # liboidcagent raises its own error family
+            raise ClientError(
+                f"oidc-agent could not give a token for '{cluster_id}': {exc}"
+            ) from None
+    extra = cluster.model_extra or {}
+    endpoint = str(extra.get("oidc_token_endpoint") or EGI_TOKEN_URL)
+    try:
+        response = httpx.post(
+            endpoint,
+            data={
+                "grant_type": "refresh_token",
+                "refresh_token": cluster.oidc_refresh_token,
+                "client_id": str(extra.get("oidc_client_id") or OIDC_CLIENT_ID),
+                "scope": OIDC_SCOPES,
+            },
+            timeout=30,
+        )
+        response.raise_for_status()
+        return str(response.json()["access_token"])
+    except (httpx.HTTPError, ValueError, KeyError) as exc:
+        raise ClientError(f"cannot refresh the OIDC token for '{cluster_id}': {exc}") from None
+
+
+class _Bearer(httpx.Auth):
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = f"Bearer {self._token}"
+        yield request
+
+
 class OscarClient:
-    """A thin client for one cluster."""
+    """A thin client for one cluster (Basic auth, or an OIDC bearer token)."""
 
     def __init__(self, cluster_id: str, cluster: ClusterConfig, debug: bool = False) -> None:
         self.cluster_id = cluster_id
         self.cluster = cluster
         self.debug = debug
-        auth = (cluster.auth_user, cluster.auth_password) if cluster.auth_user else None
+        auth: httpx.Auth | tuple[str, str] | None = None
+        if cluster.auth_user:
+            auth = (cluster.auth_user, cluster.auth_password)
+        elif cluster.oidc_account_name or cluster.oidc_refresh_token:
+            auth = _Bearer(_oidc_access_token(cluster_id, cluster))
         self._http = httpx.Client(
             base_url=cluster.endpoint.rstrip("/"),
             auth=auth,
