@@ -355,3 +355,24 @@ def test_large_transfers_show_progress(oscar: tuple[RunningServer, Path], tmp_pa
     assert code == 0, err
     assert "downloading big.bin" in out
     assert back.read_bytes() == big.read_bytes()
+
+
+def test_service_delete_job_delete_and_version(oscar: tuple[RunningServer, Path]) -> None:
+    _, config = oscar
+    cli(config, "apply", str(EXAMPLES_DIR / "cowsay" / "cowsay.yaml"))
+    assert cli(config, "service", "job", "cowsay", "-i", "one")[0] == 0
+
+    def finished_job() -> str | None:
+        out = cli(config, "service", "logs", "list", "cowsay", "-o", "json")[1]
+        done = [j["name"] for j in json.loads(out) if j["status"] in ("Succeeded", "Failed")]
+        return done[0] if done else None
+
+    job = common.wait_until(finished_job, timeout=60, what="cowsay job")
+    code, out, err = cli(config, "service", "logs", "delete", "cowsay", job)
+    assert code == 0, err
+    assert job not in cli(config, "service", "logs", "list", "cowsay")[1]
+    code, out, err = cli(config, "service", "delete", "cowsay")
+    assert code == 0 and "deleted" in out, err
+    assert cli(config, "service", "get", "cowsay")[0] == 1
+    result = runner.invoke(app, ["version"])
+    assert result.exit_code == 0 and result.stdout.startswith("oscar-cli ")
