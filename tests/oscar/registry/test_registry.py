@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import sqlite3
 import stat
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from oscar.errors import ConfigurationError, ServiceExistsError, ServiceNotFoundError
 from oscar.models.validation import parse_service
 from oscar.registry.base import Registry
+from oscar.registry.kubernetes import KubernetesRegistry
 from oscar.registry.memory import MemoryRegistry
 from oscar.registry.sqlite import SQLiteRegistry
 from tests.fixtures.services import full_service, minimal_service
@@ -19,11 +23,23 @@ from tests.fixtures.services import full_service, minimal_service
 Factory = Callable[[], Registry]
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(
+    params=["memory", "sqlite", pytest.param("kubernetes", marks=pytest.mark.kubernetes)]
+)
 def registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Registry]:
-    instance: Registry = (
-        MemoryRegistry() if request.param == "memory" else SQLiteRegistry(tmp_path / "r.db")
-    )
+    instance: Registry
+    if request.param == "memory":
+        instance = MemoryRegistry()
+    elif request.param == "sqlite":
+        instance = SQLiteRegistry(tmp_path / "r.db")
+    else:
+        from kubernetes import client
+
+        cluster = request.getfixturevalue("kubernetes")
+        namespace = f"reg-{uuid.uuid4().hex[:8]}"
+        api = cluster.api_client()
+        client.CoreV1Api(api).create_namespace({"metadata": {"name": namespace}})
+        instance = KubernetesRegistry(api, namespace)
     yield instance
     instance.close()
 
@@ -94,3 +110,33 @@ def test_sqlite_refuses_newer_schema(tmp_path: Path) -> None:
 def test_sqlite_unopenable_path_is_a_configuration_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="cannot open the registry"):
         SQLiteRegistry(tmp_path / "missing-dir" / "r.db")
+
+
+@pytest.mark.kubernetes
+def test_kubernetes_registry_stores_services_as_upstream(kubernetes: Any) -> None:
+    from kubernetes import client
+
+    api = kubernetes.api_client()
+    core = client.CoreV1Api(api)
+    namespace = f"reg-{uuid.uuid4().hex[:8]}"
+    core.create_namespace({"metadata": {"name": namespace}})
+    registry = KubernetesRegistry(api, namespace)
+    service = parse_service(full_service("stored"))
+    registry.create(service)
+    config_map = core.read_namespaced_config_map("stored", namespace)
+    assert config_map.data["script.sh"] == service.script
+    stored = yaml.safe_load(config_map.data["function_config.yaml"])
+    assert stored["name"] == "stored"
+    assert stored["environment"]["secrets"] == {}  # secrets never in the ConfigMap
+    secret = core.read_namespaced_secret("stored", namespace)
+    assert set(secret.data) == {"API_KEY"}
+    # A second registry instance (a restarted control plane) sees the same service.
+    assert KubernetesRegistry(api, namespace).get("stored") == service
+    registry.update(
+        service.model_copy(
+            update={"environment": service.environment.model_copy(update={"secrets": {}})}
+        )
+    )
+    assert registry.get("stored").environment.secrets == {}
+    registry.delete("stored")
+    assert core.list_namespaced_secret(namespace, label_selector="oscar_service").items == []

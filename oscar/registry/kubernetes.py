@@ -1,0 +1,140 @@
+"""Kubernetes registry: services stored as upstream does, so the control plane stays stateless.
+
+Each service is a ConfigMap `<name>` in the services namespace holding `script.sh` and
+`function_config.yaml` (the service definition without secrets), labelled
+`oscar_service=<name>`; its environment secrets live in a Secret `<name>` of the same namespace.
+Listing is one API call for the ConfigMaps and one for the Secrets, whatever the number of
+services.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import yaml
+
+from oscar.errors import ServiceExistsError, ServiceNotFoundError
+from oscar.models.service import Service
+from oscar.registry.base import Registry
+
+SERVICE_LABEL = "oscar_service"
+SCRIPT_KEY = "script.sh"
+CONFIG_KEY = "function_config.yaml"
+
+
+class KubernetesRegistry(Registry):
+    """Services as ConfigMaps (+ Secrets) in one namespace."""
+
+    def __init__(self, api_client: Any, namespace: str) -> None:
+        from kubernetes import client
+
+        self._core = client.CoreV1Api(api_client)
+        self._errors = client.exceptions.ApiException
+        self.namespace = namespace
+
+    def _config_map(self, service: Service) -> dict[str, Any]:
+        definition = service.model_dump(mode="json", by_alias=True)
+        definition["environment"]["secrets"] = {}
+        script = definition.pop("script")
+        return {
+            "metadata": {
+                "name": service.name,
+                "namespace": self.namespace,
+                "labels": {SERVICE_LABEL: service.name},
+            },
+            "data": {SCRIPT_KEY: script, CONFIG_KEY: yaml.safe_dump(definition, sort_keys=False)},
+        }
+
+    def _secret(self, service: Service) -> dict[str, Any]:
+        return {
+            "metadata": {
+                "name": service.name,
+                "namespace": self.namespace,
+                "labels": {SERVICE_LABEL: service.name},
+            },
+            "type": "Opaque",
+            "data": {
+                k: base64.b64encode(v.encode()).decode()
+                for k, v in service.environment.secrets.items()
+            },
+        }
+
+    @staticmethod
+    def _service(config_map: Any, secret: Any | None) -> Service:
+        data = yaml.safe_load(config_map.data[CONFIG_KEY]) or {}
+        data["script"] = config_map.data.get(SCRIPT_KEY, "")
+        if secret is not None and secret.data:
+            data.setdefault("environment", {})["secrets"] = {
+                k: base64.b64decode(v).decode() for k, v in secret.data.items()
+            }
+        return Service.model_validate(data)
+
+    def create(self, service: Service) -> None:
+        """Create the ConfigMap (and Secret); 409 from the API means the name is taken."""
+        try:
+            self._core.create_namespaced_config_map(self.namespace, self._config_map(service))
+        except self._errors as exc:
+            if exc.status == 409:
+                raise ServiceExistsError(service.name) from None
+            raise
+        if service.environment.secrets:
+            self._core.create_namespaced_secret(self.namespace, self._secret(service))
+
+    def _read_secret(self, name: str) -> Any | None:
+        try:
+            return self._core.read_namespaced_secret(name, self.namespace)
+        except self._errors as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def get(self, name: str) -> Service:
+        """Read one service."""
+        try:
+            config_map = self._core.read_namespaced_config_map(name, self.namespace)
+        except self._errors as exc:
+            if exc.status == 404:
+                raise ServiceNotFoundError(name) from None
+            raise
+        if SERVICE_LABEL not in (config_map.metadata.labels or {}):
+            raise ServiceNotFoundError(name)
+        return self._service(config_map, self._read_secret(name))
+
+    def list(self) -> list[Service]:
+        """Every service, by name: two API calls in all."""
+        selector = SERVICE_LABEL
+        config_maps = self._core.list_namespaced_config_map(
+            self.namespace, label_selector=selector
+        ).items
+        secrets = {
+            s.metadata.name: s
+            for s in self._core.list_namespaced_secret(
+                self.namespace, label_selector=selector
+            ).items
+        }
+        services = [self._service(cm, secrets.get(cm.metadata.name)) for cm in config_maps]
+        return sorted(services, key=lambda s: s.name)
+
+    def update(self, service: Service) -> None:
+        """Replace the ConfigMap and the Secret (created or removed as secrets come and go)."""
+        self.get(service.name)  # 404 first
+        self._core.replace_namespaced_config_map(
+            service.name, self.namespace, self._config_map(service)
+        )
+        existing = self._read_secret(service.name)
+        if service.environment.secrets and existing is not None:
+            self._core.replace_namespaced_secret(
+                service.name, self.namespace, self._secret(service)
+            )
+        elif service.environment.secrets:
+            self._core.create_namespaced_secret(self.namespace, self._secret(service))
+        elif existing is not None:
+            self._core.delete_namespaced_secret(service.name, self.namespace)
+
+    def delete(self, name: str) -> None:
+        """Delete the ConfigMap and Secret."""
+        self.get(name)
+        self._core.delete_namespaced_config_map(name, self.namespace)
+        if self._read_secret(name) is not None:
+            self._core.delete_namespaced_secret(name, self.namespace)
