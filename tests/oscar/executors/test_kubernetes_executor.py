@@ -1,0 +1,94 @@
+"""The Kubernetes executor against the real control plane: a kwok node runs the upstream Job."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import pytest
+
+from oscar.executors.kubernetes import KubernetesExecutor
+from oscar.models.job import Job, new_job_name
+from oscar.models.validation import parse_service
+from tests.fixtures.services import minimal_service
+from tests.services.kubernetes import KubernetesCluster
+
+pytestmark = pytest.mark.kubernetes
+
+
+def _namespace_with_supervisor_volume(cluster: KubernetesCluster) -> tuple[Any, str]:
+    """A namespace with the `oscar-pvc` claim the upstream Job mounts, bound to a local PV."""
+    from kubernetes import client
+
+    api = cluster.api_client()
+    core = client.CoreV1Api(api)
+    namespace = f"svc-{uuid.uuid4().hex[:6]}"
+    core.create_namespace({"metadata": {"name": namespace}})
+    core.create_persistent_volume(
+        {
+            "metadata": {"name": f"pv-{namespace}"},
+            "spec": {
+                "capacity": {"storage": "1Gi"},
+                "accessModes": ["ReadOnlyMany"],
+                "storageClassName": "",
+                "hostPath": {"path": "/tmp/oscar-supervisor"},
+                "claimRef": {"namespace": namespace, "name": "oscar-pvc"},
+            },
+        }
+    )
+    core.create_namespaced_persistent_volume_claim(
+        namespace,
+        {
+            "metadata": {"name": "oscar-pvc"},
+            "spec": {
+                "accessModes": ["ReadOnlyMany"],
+                "storageClassName": "",
+                "volumeName": f"pv-{namespace}",
+                "resources": {"requests": {"storage": "1Gi"}},
+            },
+        },
+    )
+    return api, namespace
+
+
+def test_job_runs_to_completion_on_a_kwok_node(kubernetes: KubernetesCluster) -> None:
+    from kubernetes import client
+
+    node = f"kwok-{uuid.uuid4().hex[:6]}"
+    kubernetes.create_fake_node(node)
+    api, namespace = _namespace_with_supervisor_volume(kubernetes)
+    executor = KubernetesExecutor(api, namespace, timeout=120)
+    service = parse_service(minimal_service("k8s-svc", token="a" * 64))
+    job = Job(name=new_job_name(service.name), service=service.name, event='{"x": 1}')
+
+    result = asyncio.run(executor.run(job, service))
+
+    assert result.succeeded, result.reason
+    created = client.BatchV1Api(api).read_namespaced_job(job.name, namespace)
+    assert created.spec.backoff_limit == 0
+    container = created.spec.template.spec.containers[0]
+    assert container.name == "oscar-container"
+    env = {e.name: e.value for e in container.env}
+    assert env["EVENT"] == '{"x": 1}'
+    assert env["JOB_UUID"] == job.name[len("k8s-svc-") :]
+    pods = client.CoreV1Api(api).list_namespaced_pod(
+        namespace, label_selector=f"job-name={job.name}"
+    )
+    assert pods.items[0].spec.node_name == node
+    assert isinstance(executor.logs(job), str)
+    executor.delete(job)
+    jobs = client.BatchV1Api(api).list_namespaced_job(namespace).items
+    assert all(j.metadata.deletion_timestamp for j in jobs) or jobs == []
+
+
+def test_resubmitting_the_same_job_is_idempotent(kubernetes: KubernetesCluster) -> None:
+    from kubernetes import client
+
+    api, namespace = _namespace_with_supervisor_volume(kubernetes)
+    executor = KubernetesExecutor(api, namespace, timeout=60)
+    service = parse_service(minimal_service("k8s-idem", token="b" * 64))
+    job = Job(name=new_job_name(service.name), service=service.name, event="e")
+    executor.submit(job, service)
+    executor.submit(job, service)  # a restarted control plane re-dispatching the same record
+    assert len(client.BatchV1Api(api).list_namespaced_job(namespace).items) == 1
