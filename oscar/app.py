@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -17,11 +18,15 @@ from oscar.api.errors import install_error_handlers
 from oscar.api.middleware import AccessLogMiddleware, BodyLimitMiddleware, TrailingSlashMiddleware
 from oscar.api.state import AppState
 from oscar.auth.basic import AdminCredentials, ensure_data_dir, load_admin_credentials
+from oscar.errors import ConfigurationError
+from oscar.executors.base import Executor
+from oscar.executors.kubernetes import KubernetesExecutor
 from oscar.executors.local import LocalExecutor
 from oscar.jobs.dispatcher import Dispatcher
 from oscar.jobs.store import JobStore
 from oscar.models.storage import MinIOProvider
 from oscar.registry.base import Registry
+from oscar.registry.kubernetes import KubernetesRegistry
 from oscar.registry.sqlite import SQLiteRegistry
 from oscar.settings import Settings
 from oscar.storage.embedded.provider import EmbeddedStorage
@@ -45,6 +50,34 @@ def default_store(settings: Settings, admin: AdminCredentials) -> MinIOProvider:
     )
 
 
+def kubernetes_client(settings: Settings) -> Any:
+    """An API client from the kubeconfig, or the in-cluster configuration; ensures the services
+    namespace exists."""
+    try:
+        from kubernetes import client, config
+    except ImportError:
+        raise ConfigurationError(
+            "the Kubernetes executor/registry needs `pip install 'oscar[kubernetes]'`"
+        ) from None
+    try:
+        if settings.kubeconfig:
+            api = config.new_client_from_config(config_file=str(settings.kubeconfig))
+        else:
+            config.load_incluster_config()
+            api = client.ApiClient()
+    except Exception as exc:
+        raise ConfigurationError(f"cannot configure the Kubernetes client: {exc}") from None
+    core = client.CoreV1Api(api)
+    try:
+        core.create_namespace({"metadata": {"name": settings.services_namespace}})
+    except client.exceptions.ApiException as exc:
+        if exc.status not in (403, 409):  # exists already, or we may not create namespaces
+            raise ConfigurationError(f"cannot reach the Kubernetes API: {exc.reason}") from None
+    except Exception as exc:
+        raise ConfigurationError(f"cannot reach the Kubernetes API: {exc}") from None
+    return api
+
+
 def create_app(
     settings: Settings,
     *,
@@ -58,10 +91,24 @@ def create_app(
     """
     ensure_data_dir(settings.data_dir)
     admin = admin or load_admin_credentials(settings)
-    registry = registry or SQLiteRegistry(settings.registry_path)
+    kube = (
+        kubernetes_client(settings)
+        if "kubernetes" in (settings.executor, settings.registry)
+        else None
+    )
+    if registry is None:
+        registry = (
+            KubernetesRegistry(kube, settings.services_namespace)
+            if settings.registry == "kubernetes"
+            else SQLiteRegistry(settings.registry_path)
+        )
     store = default_store(settings, admin)
     job_store = JobStore(settings.jobs_path)
-    executor = LocalExecutor(settings.data_dir / "jobs", store, settings.job_timeout)
+    executor: Executor = (
+        KubernetesExecutor(kube, settings.services_namespace, settings.job_timeout)
+        if settings.executor == "kubernetes"
+        else LocalExecutor(settings.data_dir / "jobs", store, settings.job_timeout)
+    )
     dispatcher = Dispatcher(job_store, registry, executor, settings.max_concurrent_jobs)
     objects = ObjectStore(settings.data_dir / "s3")
     storage = EmbeddedStorage(objects, registry, dispatcher)

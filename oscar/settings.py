@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -49,6 +49,23 @@ class Settings(BaseSettings):
         gt=0,
         description="Largest request body accepted, in bytes; larger ones get 413 "
         "(OSCAR_MAX_BODY_BYTES).",
+    )
+
+    # --- Deployment ------------------------------------------------------------------------------
+    executor: Literal["local", "kubernetes"] = Field(
+        "local",
+        description="Where jobs run: `local` child processes or Kubernetes Jobs (OSCAR_EXECUTOR).",
+    )
+    registry: Literal["sqlite", "kubernetes"] = Field(
+        "sqlite",
+        description="Where services are kept: SQLite in the data directory or "
+        "ConfigMaps/Secrets in the services namespace (OSCAR_REGISTRY).",
+    )
+    kubeconfig: Path | None = Field(
+        None,
+        description="Kubeconfig for the Kubernetes executor/registry (OSCAR_KUBECONFIG or "
+        "KUBECONFIG); in-cluster configuration when unset.",
+        validation_alias=_env("OSCAR_KUBECONFIG", "KUBECONFIG", "kubeconfig"),
     )
 
     # --- Jobs ----------------------------------------------------------------------------------

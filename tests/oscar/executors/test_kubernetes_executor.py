@@ -92,3 +92,42 @@ def test_resubmitting_the_same_job_is_idempotent(kubernetes: KubernetesCluster) 
     executor.submit(job, service)
     executor.submit(job, service)  # a restarted control plane re-dispatching the same record
     assert len(client.BatchV1Api(api).list_namespaced_job(namespace).items) == 1
+
+
+def test_oscar_serve_on_kubernetes(
+    kubernetes: KubernetesCluster, start_oscar: Any, tmp_path: Any
+) -> None:
+    """Services as ConfigMaps, jobs as Kubernetes Jobs, and both survive a restart."""
+    from kubernetes import client
+
+    from tests.services import common
+
+    node = f"kwok-{uuid.uuid4().hex[:6]}"
+    kubernetes.create_fake_node(node)
+    api, namespace = _namespace_with_supervisor_volume(kubernetes)
+    env = {
+        "OSCAR_EXECUTOR": "kubernetes",
+        "OSCAR_REGISTRY": "kubernetes",
+        "OSCAR_KUBECONFIG": str(kubernetes.kubeconfig),
+        "OSCAR_SERVICES_NAMESPACE": namespace,
+    }
+    server = start_oscar(extra_env=env)
+    http = server.client()
+    assert http.post("/system/services", json=minimal_service("on-k8s")).status_code == 201
+    core = client.CoreV1Api(api)
+    assert "script.sh" in core.read_namespaced_config_map("on-k8s", namespace).data
+    created = http.post("/job/on-k8s", content=b'{"hello": "k8s"}')
+    assert created.status_code == 201
+    job_name = created.headers["x-oscar-job-name"]
+    common.wait_until(
+        lambda: http.get("/system/logs/on-k8s").json()["jobs"][job_name]["status"] == "Succeeded",
+        timeout=90,
+        what="Kubernetes job Succeeded",
+    )
+    assert client.BatchV1Api(api).read_namespaced_job(job_name, namespace).status.succeeded == 1
+    server.stop()
+
+    # A restarted control plane with a fresh data directory still lists the service.
+    again = start_oscar(data_dir=tmp_path / "fresh", extra_env=env)
+    names = [s["name"] for s in again.client().get("/system/services").json()]
+    assert names == ["on-k8s"]
