@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from oscar import __version__
-from oscar.api import buckets, invoke, logs, services, system
+from oscar.api import buckets, events, invoke, logs, services, system
 from oscar.api.errors import install_error_handlers
 from oscar.api.middleware import AccessLogMiddleware, BodyLimitMiddleware, TrailingSlashMiddleware
 from oscar.api.state import AppState
@@ -29,9 +29,11 @@ from oscar.registry.base import Registry
 from oscar.registry.kubernetes import KubernetesRegistry
 from oscar.registry.sqlite import SQLiteRegistry
 from oscar.settings import Settings
+from oscar.storage.base import ServiceStorage
 from oscar.storage.embedded.provider import EmbeddedStorage
 from oscar.storage.embedded.server import S3App
 from oscar.storage.embedded.store import ObjectStore
+from oscar.storage.minio import MinIOStorage
 
 
 def default_store(settings: Settings, admin: AdminCredentials) -> MinIOProvider:
@@ -78,6 +80,23 @@ def kubernetes_client(settings: Settings) -> Any:
     return api
 
 
+def ensure_minio_secret(api: Any, namespace: str, store: MinIOProvider) -> None:
+    """The Secret `minio` (accessKey, secretKey) that upstream Jobs mount for `minio.default`."""
+    from kubernetes import client
+
+    core = client.CoreV1Api(api)
+    body = {
+        "metadata": {"name": "minio", "namespace": namespace},
+        "stringData": {"accessKey": store.access_key, "secretKey": store.secret_key},
+    }
+    try:
+        core.create_namespaced_secret(namespace, body)
+    except client.exceptions.ApiException as exc:
+        if exc.status != 409:
+            raise
+        core.replace_namespaced_secret("minio", namespace, body)
+
+
 def create_app(
     settings: Settings,
     *,
@@ -110,8 +129,19 @@ def create_app(
         else LocalExecutor(settings.data_dir / "jobs", store, settings.job_timeout)
     )
     dispatcher = Dispatcher(job_store, registry, executor, settings.max_concurrent_jobs)
-    objects = ObjectStore(settings.data_dir / "s3")
-    storage = EmbeddedStorage(objects, registry, dispatcher)
+    objects: ObjectStore | None = None
+    storage: ServiceStorage
+    if settings.storage == "minio":
+        if not settings.minio_endpoint or settings.events_token is None:
+            raise ConfigurationError(
+                "OSCAR_STORAGE=minio needs OSCAR_MINIO_ENDPOINT and OSCAR_EVENTS_TOKEN"
+            )
+        storage = MinIOStorage(store, registry)
+    else:
+        objects = ObjectStore(settings.data_dir / "s3")
+        storage = EmbeddedStorage(objects, registry, dispatcher)
+    if kube is not None and settings.executor == "kubernetes":
+        ensure_minio_secret(kube, settings.services_namespace, store)
     state = AppState(settings, registry, admin, store, job_store, executor, dispatcher, storage)
 
     @asynccontextmanager
@@ -121,7 +151,8 @@ def create_app(
         await dispatcher.stop()
         registry.close()
         job_store.close()
-        objects.close()
+        if objects is not None:
+            objects.close()
 
     app = FastAPI(
         title="oscar",
@@ -139,14 +170,18 @@ def create_app(
     app.include_router(invoke.router)
     app.include_router(logs.router)
     app.include_router(buckets.router)
+    app.include_router(events.router)
 
     # Added innermost first: the access log sees every request, including 413s.
     app.add_middleware(TrailingSlashMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(AccessLogMiddleware)
 
-    credentials = {store.access_key: store.secret_key}
-    app.state.s3_app = S3App(
-        objects, credentials.get, store.region, on_object_created=storage.object_created
-    ).app()
+    app.state.s3_app = None
+    if objects is not None:
+        assert isinstance(storage, EmbeddedStorage)
+        credentials = {store.access_key: store.secret_key}
+        app.state.s3_app = S3App(
+            objects, credentials.get, store.region, on_object_created=storage.object_created
+        ).app()
     return app

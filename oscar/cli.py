@@ -150,16 +150,15 @@ def serve(
     )
     # Bind both ports before serving anything, so a busy port is one clear error, not a
     # half-started server.
-    sockets = [
-        _bind(settings.host, settings.port, "API"),
-        _bind(settings.host, settings.s3_port, "S3"),
-    ]
-    servers = [
-        _QuietSignalsServer(_uvicorn_config(application, settings.host, settings.port)),
-        _QuietSignalsServer(
-            _uvicorn_config(application.state.s3_app, settings.host, settings.s3_port)
-        ),
-    ]
+    sockets = [_bind(settings.host, settings.port, "API")]
+    servers = [_QuietSignalsServer(_uvicorn_config(application, settings.host, settings.port))]
+    if application.state.s3_app is not None:
+        sockets.append(_bind(settings.host, settings.s3_port, "S3"))
+        servers.append(
+            _QuietSignalsServer(
+                _uvicorn_config(application.state.s3_app, settings.host, settings.s3_port)
+            )
+        )
     asyncio.run(_serve_all(servers, sockets))
     log.info("oscar stopped")
 

@@ -61,6 +61,16 @@ class Settings(BaseSettings):
         description="Where services are kept: SQLite in the data directory or "
         "ConfigMaps/Secrets in the services namespace (OSCAR_REGISTRY).",
     )
+    storage: Literal["embedded", "minio"] = Field(
+        "embedded",
+        description="The default object store: the embedded S3 endpoint, or an "
+        "external MinIO at OSCAR_MINIO_ENDPOINT (OSCAR_STORAGE).",
+    )
+    events_token: SecretStr | None = Field(
+        None,
+        description="Bearer token MinIO's webhook target sends to /events/minio "
+        "(OSCAR_EVENTS_TOKEN); required with OSCAR_STORAGE=minio.",
+    )
     kubeconfig: Path | None = Field(
         None,
         description="Kubeconfig for the Kubernetes executor/registry (OSCAR_KUBECONFIG or "

@@ -8,7 +8,8 @@ from fastapi import APIRouter, HTTPException, Query, Response, status
 from pydantic import BaseModel, Field
 
 from oscar.api.deps import AdminPrincipal, State
-from oscar.storage.embedded.store import StoreError
+from oscar.storage.embedded.provider import EmbeddedStorage
+from oscar.storage.embedded.store import ObjectStore, StoreError
 
 router = APIRouter(prefix="/system/buckets", tags=["buckets"])
 
@@ -22,18 +23,26 @@ class BucketSpec(BaseModel):
     metadata: dict[str, str] = Field(default_factory=dict)
 
 
+def _store(state: State) -> ObjectStore:
+    if not isinstance(state.storage, EmbeddedStorage):
+        raise HTTPException(
+            status.HTTP_501_NOT_IMPLEMENTED, "/system/buckets is served on the embedded store only"
+        )
+    return state.storage.store
+
+
 def _store_error(exc: StoreError) -> HTTPException:
     return HTTPException(exc.status, exc.message)
 
 
 def _describe(state: State, name: str) -> dict[str, Any]:
-    return {"bucket_name": name, **state.storage.store.bucket_meta(name), "metadata": {}}
+    return {"bucket_name": name, **_store(state).bucket_meta(name), "metadata": {}}
 
 
 @router.get("", summary="List buckets")
 def list_buckets(state: State, _: AdminPrincipal) -> list[dict[str, Any]]:
     """Every bucket of the default store."""
-    return [_describe(state, name) for name, _ in state.storage.store.list_buckets()]
+    return [_describe(state, name) for name, _ in _store(state).list_buckets()]
 
 
 @router.post(
@@ -42,8 +51,8 @@ def list_buckets(state: State, _: AdminPrincipal) -> list[dict[str, Any]]:
 def create_bucket(spec: BucketSpec, state: State, principal: AdminPrincipal) -> Response:
     """Create a bucket (409 when it exists)."""
     try:
-        state.storage.store.create_bucket(spec.bucket_name)
-        state.storage.store.set_bucket_meta(
+        _store(state).create_bucket(spec.bucket_name)
+        _store(state).set_bucket_meta(
             spec.bucket_name, principal.owner_id, spec.visibility, spec.allowed_users
         )
     except StoreError as exc:
@@ -57,8 +66,8 @@ def create_bucket(spec: BucketSpec, state: State, principal: AdminPrincipal) -> 
 def update_bucket(spec: BucketSpec, state: State, principal: AdminPrincipal) -> Response:
     """Change a bucket's visibility and allowed users."""
     try:
-        owner = str(state.storage.store.bucket_meta(spec.bucket_name)["owner"])
-        state.storage.store.set_bucket_meta(
+        owner = str(_store(state).bucket_meta(spec.bucket_name)["owner"])
+        _store(state).set_bucket_meta(
             spec.bucket_name, owner or principal.owner_id, spec.visibility, spec.allowed_users
         )
     except StoreError as exc:
@@ -77,7 +86,7 @@ def get_bucket(
 ) -> dict[str, Any]:
     """The bucket's description with one page of objects."""
     try:
-        listing = state.storage.store.list_objects(bucket, prefix, "", page, limit)
+        listing = _store(state).list_objects(bucket, prefix, "", page, limit)
         description = _describe(state, bucket)
     except StoreError as exc:
         raise _store_error(exc) from None
@@ -105,7 +114,7 @@ def get_bucket(
 def delete_bucket(bucket: str, state: State, _: AdminPrincipal) -> Response:
     """Delete a bucket; 409 while it still holds objects (delete them first)."""
     try:
-        state.storage.store.delete_bucket(bucket)
+        _store(state).delete_bucket(bucket)
     except StoreError as exc:
         raise _store_error(exc) from None
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -13,7 +13,7 @@ from oscar.jobs.store import JobStore
 from oscar.models.storage import MinIOProvider
 from oscar.registry.base import Registry
 from oscar.settings import Settings
-from oscar.storage.embedded.provider import EmbeddedStorage
+from oscar.storage.base import ServiceStorage
 
 
 @dataclass
@@ -27,7 +27,7 @@ class AppState:
     job_store: JobStore
     executor: Executor
     dispatcher: Dispatcher
-    storage: EmbeddedStorage
+    storage: ServiceStorage
 
 
 def get_state(request: Request) -> AppState:

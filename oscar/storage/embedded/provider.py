@@ -8,24 +8,14 @@ import logging
 from oscar.events.router import matching_services, minio_event
 from oscar.jobs.dispatcher import Dispatcher
 from oscar.models.service import Service
-from oscar.models.storage import DEFAULT_PROVIDER
 from oscar.registry.base import Registry
+from oscar.storage.base import ServiceStorage, default_store_paths
 from oscar.storage.embedded.store import ObjectInfo, ObjectStore, StoreError
 
 log = logging.getLogger("oscar.storage")
 
 
-def _default_paths(service: Service) -> list[tuple[str, str]]:
-    """(bucket, folder) of every minio.default input and output."""
-    paths = []
-    for entry in [*service.input, *service.output]:
-        if entry.storage_provider == DEFAULT_PROVIDER:
-            bucket, _, folder = entry.path.strip("/").partition("/")
-            paths.append((bucket, folder.strip("/")))
-    return paths
-
-
-class EmbeddedStorage:
+class EmbeddedStorage(ServiceStorage):
     """Creates the buckets services use and turns object-created events into jobs."""
 
     def __init__(self, store: ObjectStore, registry: Registry, dispatcher: Dispatcher) -> None:
@@ -35,7 +25,7 @@ class EmbeddedStorage:
 
     def setup_service(self, service: Service) -> None:
         """Create the service's buckets and folder markers (idempotent)."""
-        for bucket, folder in _default_paths(service):
+        for bucket, folder in default_store_paths(service):
             if not self.store.bucket_exists(bucket):
                 self.store.create_bucket(bucket)
             if folder:
@@ -53,9 +43,9 @@ class EmbeddedStorage:
             bucket
             for other in self.registry.list()
             if other.name != service.name
-            for bucket, _ in _default_paths(other)
+            for bucket, _ in default_store_paths(other)
         }
-        for bucket in {b for b, _ in _default_paths(service)} - in_use:
+        for bucket in {b for b, _ in default_store_paths(service)} - in_use:
             if not self.store.bucket_exists(bucket):
                 continue
             while True:

@@ -11,45 +11,11 @@ import pytest
 from oscar.executors.kubernetes import KubernetesExecutor
 from oscar.models.job import Job, new_job_name
 from oscar.models.validation import parse_service
+from tests.fixtures.kube import namespace_with_supervisor_volume
 from tests.fixtures.services import minimal_service
 from tests.services.kubernetes import KubernetesCluster
 
 pytestmark = pytest.mark.kubernetes
-
-
-def _namespace_with_supervisor_volume(cluster: KubernetesCluster) -> tuple[Any, str]:
-    """A namespace with the `oscar-pvc` claim the upstream Job mounts, bound to a local PV."""
-    from kubernetes import client
-
-    api = cluster.api_client()
-    core = client.CoreV1Api(api)
-    namespace = f"svc-{uuid.uuid4().hex[:6]}"
-    core.create_namespace({"metadata": {"name": namespace}})
-    core.create_persistent_volume(
-        {
-            "metadata": {"name": f"pv-{namespace}"},
-            "spec": {
-                "capacity": {"storage": "1Gi"},
-                "accessModes": ["ReadOnlyMany"],
-                "storageClassName": "",
-                "hostPath": {"path": "/tmp/oscar-supervisor"},
-                "claimRef": {"namespace": namespace, "name": "oscar-pvc"},
-            },
-        }
-    )
-    core.create_namespaced_persistent_volume_claim(
-        namespace,
-        {
-            "metadata": {"name": "oscar-pvc"},
-            "spec": {
-                "accessModes": ["ReadOnlyMany"],
-                "storageClassName": "",
-                "volumeName": f"pv-{namespace}",
-                "resources": {"requests": {"storage": "1Gi"}},
-            },
-        },
-    )
-    return api, namespace
 
 
 def test_job_runs_to_completion_on_a_kwok_node(kubernetes: KubernetesCluster) -> None:
@@ -57,7 +23,7 @@ def test_job_runs_to_completion_on_a_kwok_node(kubernetes: KubernetesCluster) ->
 
     node = f"kwok-{uuid.uuid4().hex[:6]}"
     kubernetes.create_fake_node(node)
-    api, namespace = _namespace_with_supervisor_volume(kubernetes)
+    api, namespace = namespace_with_supervisor_volume(kubernetes)
     executor = KubernetesExecutor(api, namespace, timeout=120)
     service = parse_service(minimal_service("k8s-svc", token="a" * 64))
     job = Job(name=new_job_name(service.name), service=service.name, event='{"x": 1}')
@@ -85,7 +51,7 @@ def test_job_runs_to_completion_on_a_kwok_node(kubernetes: KubernetesCluster) ->
 def test_resubmitting_the_same_job_is_idempotent(kubernetes: KubernetesCluster) -> None:
     from kubernetes import client
 
-    api, namespace = _namespace_with_supervisor_volume(kubernetes)
+    api, namespace = namespace_with_supervisor_volume(kubernetes)
     executor = KubernetesExecutor(api, namespace, timeout=60)
     service = parse_service(minimal_service("k8s-idem", token="b" * 64))
     job = Job(name=new_job_name(service.name), service=service.name, event="e")
@@ -104,7 +70,7 @@ def test_oscar_serve_on_kubernetes(
 
     node = f"kwok-{uuid.uuid4().hex[:6]}"
     kubernetes.create_fake_node(node)
-    api, namespace = _namespace_with_supervisor_volume(kubernetes)
+    api, namespace = namespace_with_supervisor_volume(kubernetes)
     env = {
         "OSCAR_EXECUTOR": "kubernetes",
         "OSCAR_REGISTRY": "kubernetes",

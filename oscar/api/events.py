@@ -1,0 +1,59 @@
+"""`POST /events/minio`: the one webhook target MinIO posts object-created events to.
+
+MinIO authenticates with `Authorization: Bearer <OSCAR_EVENTS_TOKEN>` (its `auth_token`). Each
+record is routed to the services whose input bucket/prefix contains the object; the job records
+are written before the answer, so MinIO (whose `queue_dir` keeps undelivered events) only drops
+an event once it is durable here. Redelivered events are recognised and not run twice.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from typing import Annotated, Any
+from urllib.parse import unquote_plus
+
+from fastapi import APIRouter, Header, HTTPException, Request, status
+
+from oscar.api.deps import State
+from oscar.events.router import matching_services
+
+log = logging.getLogger("oscar.events")
+router = APIRouter(tags=["events"])
+
+
+@router.post("/events/minio", summary="Receive MinIO bucket notifications")
+async def minio_events(
+    request: Request,
+    state: State,
+    authorization: Annotated[str, Header()] = "",
+) -> dict[str, Any]:
+    """Record one job per matching service for each object-created record."""
+    expected = state.settings.events_token
+    token = authorization.removeprefix("Bearer ").strip()
+    if expected is None or not hmac.compare_digest(token, expected.get_secret_value()):
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a valid events token is required")
+    try:
+        event = json.loads(await request.body())
+        records = event.get("Records") or []
+    except (ValueError, AttributeError):
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "the body is not a MinIO event") from None
+    services = state.registry.list()
+    accepted = []
+    for record in records:
+        try:
+            bucket = record["s3"]["bucket"]["name"]
+            key = unquote_plus(record["s3"]["object"]["key"])
+        except (KeyError, TypeError):
+            continue
+        if key.endswith("/") and not record["s3"]["object"].get("size"):
+            continue  # a folder marker
+        single = {**event, "Records": [record]}
+        marker = record["s3"]["object"].get("sequencer") or record.get("eventTime", "")
+        for service in matching_services(services, bucket, key):
+            dedup = f"{service.name}:{bucket}/{key}:{marker}"
+            job = state.dispatcher.submit(service.name, json.dumps(single), dedup=dedup)
+            if job is not None:
+                accepted.append(job.name)
+    return {"jobs": accepted}

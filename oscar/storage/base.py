@@ -1,0 +1,30 @@
+"""What the control plane needs from the default object store, whichever it is."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+from oscar.models.service import Service
+from oscar.models.storage import DEFAULT_PROVIDER
+
+
+def default_store_paths(service: Service) -> list[tuple[str, str]]:
+    """(bucket, folder) of every `minio.default` input and output of a service."""
+    paths = []
+    for entry in [*service.input, *service.output]:
+        if entry.storage_provider == DEFAULT_PROVIDER:
+            bucket, _, folder = entry.path.strip("/").partition("/")
+            paths.append((bucket, folder.strip("/")))
+    return paths
+
+
+class ServiceStorage(ABC):
+    """Bucket set-up and tear-down for services on the default store."""
+
+    @abstractmethod
+    def setup_service(self, service: Service) -> None:
+        """Create the service's buckets and folders and subscribe its input prefixes."""
+
+    @abstractmethod
+    def teardown_service(self, service: Service) -> None:
+        """Remove what `setup_service` created (buckets another service uses are kept)."""

@@ -1,0 +1,116 @@
+"""The MinIO provider of the cloud path: buckets, folders and bucket notifications.
+
+Improves on upstream: MinIO gets **one** webhook target, configured once when MinIO starts
+(`MINIO_NOTIFY_WEBHOOK_*_OSCAR`, pointing at the control plane's `/events/minio` with a bearer
+token and a `queue_dir`), and the control plane routes each event to services by bucket and
+prefix. Creating a service therefore only adds bucket notifications — MinIO is never restarted,
+and events raised while the control plane is down wait in MinIO's queue.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from typing import Any
+
+from oscar.models.service import Service
+from oscar.models.storage import MinIOProvider
+from oscar.registry.base import Registry
+from oscar.storage.base import ServiceStorage, default_store_paths
+
+log = logging.getLogger("oscar.storage")
+TARGET_ID = "OSCAR"
+EVENTS = ["s3:ObjectCreated:*"]
+
+
+def webhook_arn(region: str = "") -> str:
+    """The ARN MinIO gives the start-up webhook target `OSCAR`."""
+    return f"arn:minio:sqs:{region}:{TARGET_ID}:webhook"
+
+
+class MinIOStorage(ServiceStorage):
+    """Service buckets on an external MinIO, with bucket notifications to the one target."""
+
+    def __init__(self, provider: MinIOProvider, registry: Registry, arn: str | None = None) -> None:
+        from minio import Minio
+
+        endpoint = provider.endpoint.split("://", 1)[-1].rstrip("/")
+        self._client = Minio(
+            endpoint,
+            access_key=provider.access_key,
+            secret_key=provider.secret_key,
+            secure=provider.endpoint.startswith("https://"),
+            region=provider.region or None,
+            cert_check=provider.verify,
+        )
+        self.registry = registry
+        # MinIO puts its region in target ARNs only when one is configured; try that first.
+        self._arns = [arn] if arn else [webhook_arn(provider.region), webhook_arn()]
+
+    def _inputs(self, service: Service) -> list[tuple[str, str]]:
+        inputs = {(b, f) for b, f in default_store_paths(service)}
+        paths = []
+        for entry in service.input:
+            bucket, _, folder = entry.path.strip("/").partition("/")
+            if (bucket, folder.strip("/")) in inputs:
+                paths.append((bucket, folder.strip("/")))
+        return paths
+
+    def _notification(self, bucket: str, arn: str) -> Any:
+        from minio.notificationconfig import NotificationConfig, PrefixFilterRule, QueueConfig
+
+        queues = []
+        for service in self.registry.list():
+            for input_bucket, folder in self._inputs(service):
+                if input_bucket != bucket:
+                    continue
+                queues.append(
+                    QueueConfig(
+                        EVENTS,
+                        config_id=f"oscar-{service.name}-{len(queues)}",
+                        prefix_filter_rule=PrefixFilterRule(f"{folder}/" if folder else ""),
+                        queue=arn,
+                    )
+                )
+        return NotificationConfig(queue_config_list=queues)
+
+    def _sync_notifications(self, bucket: str) -> None:
+        """Rewrite the bucket's notifications from the registry (one rule per input prefix)."""
+        from minio.error import S3Error
+
+        for index, arn in enumerate(self._arns):
+            try:
+                self._client.set_bucket_notification(bucket, self._notification(bucket, arn))
+            except S3Error as exc:
+                if exc.code == "InvalidArgument" and index + 1 < len(self._arns):
+                    continue  # that ARN does not exist on this MinIO: try the next form
+                raise
+            if index:
+                self._arns = self._arns[index:]  # remember the form that worked
+            return
+
+    def setup_service(self, service: Service) -> None:
+        """Create buckets and folder markers, then subscribe the input prefixes."""
+        for bucket, folder in default_store_paths(service):
+            if not self._client.bucket_exists(bucket):
+                self._client.make_bucket(bucket)
+            if folder:
+                self._client.put_object(bucket, f"{folder}/", io.BytesIO(b""), 0)
+        for bucket in {b for b, _ in self._inputs(service)}:
+            self._sync_notifications(bucket)
+
+    def teardown_service(self, service: Service) -> None:
+        """Drop the service's notifications and delete buckets no other service uses."""
+        others = [s for s in self.registry.list() if s.name != service.name]
+        in_use = {b for s in others for b, _ in default_store_paths(s)}
+        for bucket in {b for b, _ in default_store_paths(service)}:
+            if not self._client.bucket_exists(bucket):
+                continue
+            if bucket in in_use:
+                self._sync_notifications(bucket)  # the registry no longer has this service
+                continue
+            self._client.delete_bucket_notification(bucket)
+            for item in self._client.list_objects(bucket, recursive=True):
+                self._client.remove_object(bucket, item.object_name)
+            self._client.remove_bucket(bucket)
+            log.info("bucket deleted", extra={"bucket": bucket, "service": service.name})

@@ -1,0 +1,105 @@
+"""The cloud path end to end: real MinIO (one webhook target), the real control plane + kwok."""
+
+from __future__ import annotations
+
+import io
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.fixtures.kube import namespace_with_supervisor_volume
+from tests.fixtures.server import RunningServer, free_port
+from tests.fixtures.services import minimal_service
+from tests.services import common
+from tests.services import minio as minio_service
+from tests.services.kubernetes import KubernetesCluster
+
+pytestmark = [pytest.mark.minio, pytest.mark.kubernetes, pytest.mark.slow]
+EVENTS_TOKEN = "events-token-" + uuid.uuid4().hex
+
+
+def test_minio_to_kubernetes_job_and_cleanup(
+    kubernetes: KubernetesCluster,
+    start_oscar: Callable[..., RunningServer],
+    tmp_path: Path,
+) -> None:
+    from kubernetes import client
+
+    kubernetes.create_fake_node(f"kwok-{uuid.uuid4().hex[:6]}")
+    api, namespace = namespace_with_supervisor_volume(kubernetes)
+    oscar_port = free_port()
+    webhook = {
+        "MINIO_NOTIFY_WEBHOOK_ENABLE_OSCAR": "on",
+        "MINIO_NOTIFY_WEBHOOK_ENDPOINT_OSCAR": f"http://127.0.0.1:{oscar_port}/events/minio",
+        "MINIO_NOTIFY_WEBHOOK_AUTH_TOKEN_OSCAR": EVENTS_TOKEN,
+        "MINIO_NOTIFY_WEBHOOK_QUEUE_DIR_OSCAR": str(tmp_path / "minio-queue"),
+    }
+    (tmp_path / "minio-queue").mkdir()
+    with minio_service.running(tmp_path / "minio", extra_env=webhook) as minio:
+        env = {
+            "OSCAR_STORAGE": "minio",
+            "OSCAR_MINIO_ENDPOINT": minio.endpoint,
+            "OSCAR_MINIO_ACCESS_KEY": minio.access_key,
+            "OSCAR_MINIO_SECRET_KEY": minio.secret_key,
+            "OSCAR_EVENTS_TOKEN": EVENTS_TOKEN,
+            "OSCAR_EXECUTOR": "kubernetes",
+            "OSCAR_REGISTRY": "kubernetes",
+            "OSCAR_KUBECONFIG": str(kubernetes.kubeconfig),
+            "OSCAR_SERVICES_NAMESPACE": namespace,
+        }
+        server = start_oscar(port=oscar_port, extra_env=env)
+        http = server.client()
+        name = f"cloud-{uuid.uuid4().hex[:6]}"
+        service = minimal_service(
+            name,
+            input=[{"storage_provider": "minio.default", "path": f"{name}/in"}],
+            output=[{"storage_provider": "minio.default", "path": f"{name}/out"}],
+        )
+        assert http.post("/system/services", json=service).status_code == 201
+        core = client.CoreV1Api(api)
+        assert core.read_namespaced_config_map(name, namespace).data["script.sh"] == "echo hi"
+        sdk: Any = minio.client()
+        assert sdk.bucket_exists(name)
+        rules = sdk.get_bucket_notification(name).queue_config_list
+        assert [r.prefix_filter_rule.value for r in rules] == ["in/"]
+
+        sdk.put_object(name, "in/data.txt", io.BytesIO(b"payload"), 7)
+
+        def succeeded_job() -> str | None:
+            jobs = http.get(f"/system/logs/{name}").json()["jobs"]
+            done = [j for j, v in jobs.items() if v["status"] == "Succeeded"]
+            return done[0] if done else None
+
+        job_name = common.wait_until(succeeded_job, timeout=90, what="job from a MinIO event")
+        created = client.BatchV1Api(api).read_namespaced_job(job_name, namespace)
+        event = next(
+            e.value for e in created.spec.template.spec.containers[0].env if e.name == "EVENT"
+        )
+        assert '"in%2Fdata.txt"' in event or '"in/data.txt"' in event
+        assert len(http.get(f"/system/logs/{name}").json()["jobs"]) == 1  # no duplicate events
+
+        # A restarted control plane still lists the service and its job.
+        server.stop()
+        server = start_oscar(data_dir=server.data_dir, port=oscar_port, extra_env=env)
+        http = server.client()
+        assert [s["name"] for s in http.get("/system/services").json()] == [name]
+        assert job_name in http.get(f"/system/logs/{name}").json()["jobs"]
+
+        # Deleting the service removes everything it created.
+        assert http.delete(f"/system/services/{name}").status_code == 204
+        assert not sdk.bucket_exists(name)
+        maps = core.list_namespaced_config_map(namespace, label_selector="oscar_service").items
+        assert maps == []
+
+
+def test_events_endpoint_requires_the_token(start_oscar: Callable[..., RunningServer]) -> None:
+    server = start_oscar(extra_env={"OSCAR_EVENTS_TOKEN": EVENTS_TOKEN})
+    anon = server.client(auth=False)
+    assert anon.post("/events/minio", json={"Records": []}).status_code == 401
+    wrong = {"Authorization": "Bearer nope"}
+    assert anon.post("/events/minio", json={"Records": []}, headers=wrong).status_code == 401
+    right = {"Authorization": f"Bearer {EVENTS_TOKEN}"}
+    assert anon.post("/events/minio", json={"Records": []}, headers=right).json() == {"jobs": []}
