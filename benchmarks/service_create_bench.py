@@ -1,0 +1,114 @@
+"""Service creation latency on the cloud path, against upstream's approach in the same run.
+
+    python benchmarks/service_create_bench.py [--runs 15]
+
+Ours: `POST /system/services` with the Kubernetes registry and a real MinIO (ConfigMap, bucket,
+folder markers, bucket notification to the one start-up webhook target).
+Baseline: the part of upstream's per-service work that we avoid, on the same MinIO — a MinIO
+restart, timed until it serves again (upstream also adds a webhook target with the admin API
+and sleeps 6 s; neither is counted, so the baseline flatters upstream).
+Needs `scripts/testenv.sh install minio kubernetes`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+from tests.fixtures.server import free_port, start_server  # noqa: E402
+from tests.fixtures.services import minimal_service  # noqa: E402
+from tests.services import common  # noqa: E402
+from tests.services import kubernetes as kubernetes_service  # noqa: E402
+from tests.services import minio as minio_service  # noqa: E402
+
+
+def _p95(samples: list[float]) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+def _row(name: str, samples: list[float], baseline: float) -> str:
+    median = statistics.median(samples)
+    return (
+        f"| {name:<44} | {median * 1000:>8.0f} ms | {_p95(samples) * 1000:>8.0f} ms "
+        f"| {median / baseline:>5.2f}x |"
+    )
+
+
+def main() -> None:
+    """Measure both and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=15)
+    args = parser.parse_args()
+    token = "bench-" + uuid.uuid4().hex
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        oscar_port = free_port()
+        (root / "queue").mkdir()
+        webhook = {
+            "MINIO_NOTIFY_WEBHOOK_ENABLE_OSCAR": "on",
+            "MINIO_NOTIFY_WEBHOOK_ENDPOINT_OSCAR": f"http://127.0.0.1:{oscar_port}/events/minio",
+            "MINIO_NOTIFY_WEBHOOK_AUTH_TOKEN_OSCAR": token,
+            "MINIO_NOTIFY_WEBHOOK_QUEUE_DIR_OSCAR": str(root / "queue"),
+        }
+        (root / "k8s").mkdir()
+        with (
+            kubernetes_service.running(root / "k8s") as cluster,
+            minio_service.running(root / "minio", extra_env=webhook) as minio,
+        ):
+            env = {
+                "OSCAR_STORAGE": "minio",
+                "OSCAR_MINIO_ENDPOINT": minio.endpoint,
+                "OSCAR_MINIO_ACCESS_KEY": minio.access_key,
+                "OSCAR_MINIO_SECRET_KEY": minio.secret_key,
+                "OSCAR_EVENTS_TOKEN": token,
+                "OSCAR_REGISTRY": "kubernetes",
+                "OSCAR_KUBECONFIG": str(cluster.kubeconfig),
+                "OSCAR_SERVICES_NAMESPACE": "oscar-svc",
+            }
+            server = start_server(root / "data", port=oscar_port, extra_env=env)
+            try:
+                http = server.client()
+                ours = []
+                for index in range(args.runs):
+                    name = f"bench-{index}-{uuid.uuid4().hex[:4]}"
+                    body = minimal_service(
+                        name,
+                        input=[{"storage_provider": "minio.default", "path": f"{name}/in"}],
+                        output=[{"storage_provider": "minio.default", "path": f"{name}/out"}],
+                    )
+                    began = time.perf_counter()
+                    http.post("/system/services", json=body).raise_for_status()
+                    ours.append(time.perf_counter() - began)
+            finally:
+                server.stop()
+            upstream = []
+            for _ in range(max(3, args.runs // 3)):
+                admin = minio.admin()  # pooled connections do not survive a restart
+                began = time.perf_counter()
+                admin.service_restart()
+                client = minio.client()
+                common.wait_until(
+                    lambda c=client: c.list_buckets() is not None,
+                    timeout=60,
+                    what="MinIO back after restart",
+                    interval=0.05,
+                )
+                upstream.append(time.perf_counter() - began)
+    baseline = statistics.median(upstream)
+    print(f"| {'measurement':<44} | {'median':>11} | {'p95':>11} | ratio |")
+    print(f"|{'-' * 46}|{'-' * 13}|{'-' * 13}|-------|")
+    print(_row("upstream per service: MinIO restart (baseline)", upstream, baseline))
+    print(_row("ours: POST /system/services (k8s + MinIO)", ours, baseline))
+
+
+if __name__ == "__main__":
+    main()
