@@ -5,11 +5,16 @@ Improves on upstream: MinIO gets **one** webhook target, configured once when Mi
 token and a `queue_dir`), and the control plane routes each event to services by bucket and
 prefix. Creating a service therefore only adds bucket notifications — MinIO is never restarted,
 and events raised while the control plane is down wait in MinIO's queue.
+
+Visibility: `public` buckets get an anonymous read/write bucket policy; `private` and
+`restricted` buckets have none (only authenticated MinIO users reach them). Per-user policies for
+`restricted` need per-user MinIO accounts, which come with OIDC.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import logging
 from typing import Any
 
@@ -89,13 +94,39 @@ class MinIOStorage(ServiceStorage):
                 self._arns = self._arns[index:]  # remember the form that worked
             return
 
+    def _apply_visibility(self, bucket: str, visibility: str) -> None:
+        """`public`: anyone may list, read and write; otherwise only authenticated users."""
+        if visibility == "public":
+            policy = {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"AWS": ["*"]},
+                        "Action": ["s3:GetBucketLocation", "s3:ListBucket"],
+                        "Resource": [f"arn:aws:s3:::{bucket}"],
+                    },
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"AWS": ["*"]},
+                        "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                        "Resource": [f"arn:aws:s3:::{bucket}/*"],
+                    },
+                ],
+            }
+            self._client.set_bucket_policy(bucket, json.dumps(policy))
+        else:
+            self._client.delete_bucket_policy(bucket)
+
     def setup_service(self, service: Service) -> None:
-        """Create buckets and folder markers, then subscribe the input prefixes."""
+        """Create buckets and folder markers, set their visibility, subscribe input prefixes."""
         for bucket, folder in default_store_paths(service):
             if not self._client.bucket_exists(bucket):
                 self._client.make_bucket(bucket)
             if folder:
                 self._client.put_object(bucket, f"{folder}/", io.BytesIO(b""), 0)
+        for bucket in {b for b, _ in default_store_paths(service)}:
+            self._apply_visibility(bucket, service.visibility)
         for bucket in {b for b, _ in self._inputs(service)}:
             self._sync_notifications(bucket)
 

@@ -17,10 +17,12 @@ from tests.services import common
 from tests.services import minio as minio_service
 from tests.services.kubernetes import KubernetesCluster
 
-pytestmark = [pytest.mark.minio, pytest.mark.kubernetes, pytest.mark.slow]
 EVENTS_TOKEN = "events-token-" + uuid.uuid4().hex
 
 
+@pytest.mark.minio
+@pytest.mark.kubernetes
+@pytest.mark.slow
 def test_minio_to_kubernetes_job_and_cleanup(
     kubernetes: KubernetesCluster,
     start_oscar: Callable[..., RunningServer],
@@ -103,3 +105,41 @@ def test_events_endpoint_requires_the_token(start_oscar: Callable[..., RunningSe
     assert anon.post("/events/minio", json={"Records": []}, headers=wrong).status_code == 401
     right = {"Authorization": f"Bearer {EVENTS_TOKEN}"}
     assert anon.post("/events/minio", json={"Records": []}, headers=right).json() == {"jobs": []}
+
+
+@pytest.mark.minio
+def test_public_and_private_buckets(minio: Any, tmp_path: Path) -> None:
+    """Visibility becomes a bucket policy on the real MinIO (anonymous access or none)."""
+    import httpx
+
+    from oscar.models.storage import MinIOProvider
+    from oscar.models.validation import parse_service
+    from oscar.registry.memory import MemoryRegistry
+    from oscar.storage.minio import MinIOStorage
+
+    provider = MinIOProvider(
+        endpoint=minio.endpoint,
+        access_key=minio.access_key,
+        secret_key=minio.secret_key,
+        region="us-east-1",
+    )
+    registry = MemoryRegistry()
+    storage = MinIOStorage(provider, registry)
+    name = f"vis-{uuid.uuid4().hex[:6]}"
+    service = parse_service(
+        minimal_service(
+            name,
+            visibility="public",
+            output=[{"storage_provider": "minio.default", "path": f"{name}/out"}],
+        )
+    )
+    registry.create(service)
+    storage.setup_service(service)
+    assert httpx.get(f"{minio.endpoint}/{name}/out/").status_code == 200  # anonymous read
+    private = service.model_copy(update={"visibility": "private"})
+    registry.update(private)
+    storage.setup_service(private)
+    assert httpx.get(f"{minio.endpoint}/{name}/out/").status_code == 403
+    registry.delete(name)
+    storage.teardown_service(private)
+    assert not minio.client().bucket_exists(name)
