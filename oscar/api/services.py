@@ -143,6 +143,10 @@ def delete_service(name: str, state: State, principal: AdminPrincipal) -> Respon
     _check_owner(principal, existing)
     state.registry.delete(name)
     state.storage.teardown_service(existing)
+    # Its jobs go with it (running ones are stopped), as their records and logs would dangle.
+    for job in state.job_store.list(name):
+        state.executor.delete(job)
+        state.job_store.delete(job.name)
     log.info("service deleted", extra={"service": name})
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

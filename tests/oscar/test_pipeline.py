@@ -132,6 +132,15 @@ def test_job_and_run_endpoints(start_oscar: Callable[..., RunningServer]) -> Non
     assert api.delete(f"/system/logs/{name}").status_code == 204  # succeeded ones
     assert api.get(f"/system/logs/{name}").json()["jobs"] == {}
 
+    # Deleting a service deletes its jobs and their folders.
+    jobs_dir = server.data_dir / "jobs"
+    assert api.post(f"/job/{name}", content=b"again").status_code == 201
+    common.wait_until(
+        lambda: any(jobs_dir.glob(f"{name}-*")), timeout=30, what="job folder created"
+    )
+    assert api.delete(f"/system/services/{name}").status_code == 204
+    assert not any(jobs_dir.glob(f"{name}-*"))
+
 
 def test_burst_survives_sigkill(start_oscar: Callable[..., RunningServer]) -> None:
     first = start_oscar(extra_env={"OSCAR_MAX_CONCURRENT_JOBS": "4"})

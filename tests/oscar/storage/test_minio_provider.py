@@ -95,6 +95,9 @@ def test_minio_to_kubernetes_job_and_cleanup(
         assert not sdk.bucket_exists(name)
         maps = core.list_namespaced_config_map(namespace, label_selector="oscar_service").items
         assert maps == []
+        jobs = client.BatchV1Api(api).list_namespaced_job(namespace).items
+        assert all(j.metadata.deletion_timestamp for j in jobs)  # Jobs (and Pods) go too
+        assert http.get(f"/system/logs/{name}").status_code == 404
 
 
 def test_events_endpoint_requires_the_token(start_oscar: Callable[..., RunningServer]) -> None:
