@@ -20,6 +20,7 @@ from oscar.api.state import AppState
 from oscar.auth.basic import AdminCredentials, ensure_data_dir, load_admin_credentials
 from oscar.errors import ConfigurationError
 from oscar.executors.base import Executor
+from oscar.executors.knative import KnativeBackend
 from oscar.executors.kubernetes import KubernetesExecutor
 from oscar.executors.local import LocalExecutor
 from oscar.jobs.dispatcher import Dispatcher
@@ -142,7 +143,14 @@ def create_app(
         storage = EmbeddedStorage(objects, registry, dispatcher)
     if kube is not None and settings.executor == "kubernetes":
         ensure_minio_secret(kube, settings.services_namespace, store)
-    state = AppState(settings, registry, admin, store, job_store, executor, dispatcher, storage)
+    knative = (
+        KnativeBackend(kube, settings.services_namespace)
+        if settings.serverless_backend == "knative"
+        else None
+    )
+    state = AppState(
+        settings, registry, admin, store, job_store, executor, dispatcher, storage, knative
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -71,6 +71,14 @@ class Settings(BaseSettings):
         description="Bearer token MinIO's webhook target sends to /events/minio "
         "(OSCAR_EVENTS_TOKEN); required with OSCAR_STORAGE=minio.",
     )
+    serverless_backend: Literal["", "knative"] = Field(
+        "",
+        description="`knative`: synchronous services get a Knative Service and `/run` is "
+        "proxied to it, as upstream (OSCAR_SERVERLESS_BACKEND; upstream SERVERLESS_BACKEND).",
+        validation_alias=_env(
+            "OSCAR_SERVERLESS_BACKEND", "SERVERLESS_BACKEND", "serverless_backend"
+        ),
+    )
     kubeconfig: Path | None = Field(
         None,
         description="Kubeconfig for the Kubernetes executor/registry (OSCAR_KUBECONFIG or "

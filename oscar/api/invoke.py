@@ -42,6 +42,13 @@ async def run_service(name: str, request: Request, state: State, _: ServicePrinc
     """
     service = state.registry.get(name)
     body = await request.body()
+    if state.knative is not None:
+        answer = await state.knative.call(name, body, state.settings.sync_timeout)
+        return Response(
+            answer.content,
+            status_code=answer.status_code,
+            media_type=answer.headers.get("content-type", "text/plain"),
+        )
     code, output, log_text = await state.executor.run_sync(
         service, body, state.settings.sync_timeout
     )

@@ -86,6 +86,8 @@ def create_service(document: Document, state: State, principal: AdminPrincipal) 
     service.owner = principal.owner_id
     state.registry.create(service)
     state.storage.setup_service(service)
+    if state.knative is not None:
+        state.knative.apply(service)
     log.info("service created", extra={"service": service.name, "owner": service.owner})
     return Response(status_code=status.HTTP_201_CREATED)
 
@@ -127,6 +129,8 @@ def update_service(document: Document, state: State, principal: AdminPrincipal) 
     }
     state.registry.update(service)
     state.storage.setup_service(service)
+    if state.knative is not None:
+        state.knative.apply(service)
     log.info("service updated", extra={"service": service.name})
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -143,6 +147,8 @@ def delete_service(name: str, state: State, principal: AdminPrincipal) -> Respon
     _check_owner(principal, existing)
     state.registry.delete(name)
     state.storage.teardown_service(existing)
+    if state.knative is not None:
+        state.knative.delete(name)
     # Its jobs go with it (running ones are stopped), as their records and logs would dangle.
     for job in state.job_store.list(name):
         state.executor.delete(job)

@@ -8,6 +8,7 @@ from fastapi import Request
 
 from oscar.auth.basic import AdminCredentials
 from oscar.executors.base import Executor
+from oscar.executors.knative import KnativeBackend
 from oscar.jobs.dispatcher import Dispatcher
 from oscar.jobs.store import JobStore
 from oscar.models.storage import MinIOProvider
@@ -28,6 +29,7 @@ class AppState:
     executor: Executor
     dispatcher: Dispatcher
     storage: ServiceStorage
+    knative: KnativeBackend | None = None
 
 
 def get_state(request: Request) -> AppState:
