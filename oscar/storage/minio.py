@@ -6,9 +6,9 @@ token and a `queue_dir`), and the control plane routes each event to services by
 prefix. Creating a service therefore only adds bucket notifications — MinIO is never restarted,
 and events raised while the control plane is down wait in MinIO's queue.
 
-Visibility: `public` buckets get an anonymous read/write bucket policy; `private` and
-`restricted` buckets have none (only authenticated MinIO users reach them). Per-user policies for
-`restricted` need per-user MinIO accounts, which come with OIDC.
+Visibility: `public` buckets get an anonymous read/write bucket policy; `restricted` ones a
+canned policy `oscar-<bucket>` attached to each allowed user that exists in MinIO; `private` ones
+neither (only the control plane's credentials reach them).
 """
 
 from __future__ import annotations
@@ -46,6 +46,15 @@ class MinIOStorage(ServiceStorage):
             secret_key=provider.secret_key,
             secure=provider.endpoint.startswith("https://"),
             region=provider.region or None,
+            cert_check=provider.verify,
+        )
+        from minio import MinioAdmin
+        from minio.credentials import StaticProvider
+
+        self._admin = MinioAdmin(
+            endpoint=endpoint,
+            credentials=StaticProvider(provider.access_key, provider.secret_key),
+            secure=provider.endpoint.startswith("https://"),
             cert_check=provider.verify,
         )
         self.registry = registry
@@ -94,8 +103,31 @@ class MinIOStorage(ServiceStorage):
                 self._arns = self._arns[index:]  # remember the form that worked
             return
 
-    def _apply_visibility(self, bucket: str, visibility: str) -> None:
-        """`public`: anyone may list, read and write; otherwise only authenticated users."""
+    def _restrict(self, bucket: str, users: list[str]) -> None:
+        """A policy `oscar-<bucket>` giving `users` (existing MinIO users) the bucket."""
+        policy = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": ["s3:*"],
+                    "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
+                }
+            ],
+        }
+        name = f"oscar-{bucket}"
+        self._admin.policy_add(name, policy=policy)
+        for user in users:
+            try:
+                self._admin.attach_policy([name], user=user)
+            except Exception as exc:  # an unknown user or an already attached policy
+                log.warning("cannot give %s access to %s: %s", user, bucket, exc)
+
+    def _apply_visibility(self, bucket: str, visibility: str, users: list[str]) -> None:
+        """`public`: anyone may list, read and write; `restricted`: the allowed users; else
+        only the owner (the control plane's credentials)."""
+        if visibility == "restricted":
+            self._restrict(bucket, users)
         if visibility == "public":
             policy = {
                 "Version": "2012-10-17",
@@ -126,7 +158,7 @@ class MinIOStorage(ServiceStorage):
             if folder:
                 self._client.put_object(bucket, f"{folder}/", io.BytesIO(b""), 0)
         for bucket in {b for b, _ in default_store_paths(service)}:
-            self._apply_visibility(bucket, service.visibility)
+            self._apply_visibility(bucket, service.visibility, service.allowed_users)
         for bucket in {b for b, _ in self._inputs(service)}:
             self._sync_notifications(bucket)
 

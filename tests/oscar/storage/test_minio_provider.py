@@ -143,6 +143,21 @@ def test_public_and_private_buckets(minio: Any, tmp_path: Path) -> None:
     registry.update(private)
     storage.setup_service(private)
     assert httpx.get(f"{minio.endpoint}/{name}/out/").status_code == 403
+
+    # restricted: only the allowed (existing) MinIO users reach the bucket.
+    admin: Any = minio.admin()
+    allowed, other = f"al-{uuid.uuid4().hex[:6]}", f"ot-{uuid.uuid4().hex[:6]}"
+    for user in (allowed, other):
+        admin.user_add(user, "user-secret-0123456789")
+    restricted = service.model_copy(update={"visibility": "restricted", "allowed_users": [allowed]})
+    registry.update(restricted)
+    storage.setup_service(restricted)
+    assert [
+        o.object_name
+        for o in minio.client(allowed, "user-secret-0123456789").list_objects(name, prefix="out/")
+    ] == ["out/"]
+    with pytest.raises(Exception, match="AccessDenied"):
+        list(minio.client(other, "user-secret-0123456789").list_objects(name))
     registry.delete(name)
     storage.teardown_service(private)
     assert not minio.client().bucket_exists(name)
