@@ -28,21 +28,9 @@ sys.path.insert(0, str(REPO_ROOT))
 
 import boto3  # noqa: E402
 
+from benchmarks.stats import row_ms  # noqa: E402
 from tests.fixtures.server import start_server  # noqa: E402
 from tests.fixtures.services import minimal_service  # noqa: E402
-
-
-def _p95(samples: list[float]) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-
-
-def _row(name: str, samples: list[float], baseline: float) -> str:
-    median = statistics.median(samples)
-    return (
-        f"| {name:<32} | {median * 1000:>9.0f} ms | {_p95(samples) * 1000:>9.0f} ms "
-        f"| {median / baseline:>5.2f}x |"
-    )
 
 
 def _parse(stamp: str | None) -> float:
@@ -141,9 +129,9 @@ def main() -> None:
             server.stop()
     print(f"| {'measurement':<32} | {'median':>12} | {'p95':>12} | ratio |")
     print(f"|{'-' * 34}|{'-' * 14}|{'-' * 14}|-------|")
-    print(_row("supervisor by hand (baseline)", baseline, floor))
-    print(_row("upload -> job start", start_latency, floor))
-    print(_row("upload -> output in bucket", output_latency, floor))
+    print(row_ms("supervisor by hand (baseline)", baseline, floor, 32))
+    print(row_ms("upload -> job start", start_latency, floor, 32))
+    print(row_ms("upload -> output in bucket", output_latency, floor, 32))
     print(
         f"| {'burst throughput':<32} | {args.burst / elapsed:>8.1f} jobs/s | "
         f"{args.burst} jobs in {elapsed:.1f} s | |"

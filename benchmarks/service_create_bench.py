@@ -23,24 +23,12 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
+from benchmarks.stats import row_ms  # noqa: E402
 from tests.fixtures.server import free_port, start_server  # noqa: E402
 from tests.fixtures.services import minimal_service  # noqa: E402
 from tests.services import common  # noqa: E402
 from tests.services import kubernetes as kubernetes_service  # noqa: E402
 from tests.services import minio as minio_service  # noqa: E402
-
-
-def _p95(samples: list[float]) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-
-
-def _row(name: str, samples: list[float], baseline: float) -> str:
-    median = statistics.median(samples)
-    return (
-        f"| {name:<44} | {median * 1000:>8.0f} ms | {_p95(samples) * 1000:>8.0f} ms "
-        f"| {median / baseline:>5.2f}x |"
-    )
 
 
 def main() -> None:
@@ -106,8 +94,8 @@ def main() -> None:
     baseline = statistics.median(upstream)
     print(f"| {'measurement':<44} | {'median':>11} | {'p95':>11} | ratio |")
     print(f"|{'-' * 46}|{'-' * 13}|{'-' * 13}|-------|")
-    print(_row("upstream per service: MinIO restart (baseline)", upstream, baseline))
-    print(_row("ours: POST /system/services (k8s + MinIO)", ours, baseline))
+    print(row_ms("upstream per service: MinIO restart (baseline)", upstream, baseline, 44))
+    print(row_ms("ours: POST /system/services (k8s + MinIO)", ours, baseline, 44))
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ sys.path.insert(0, str(REPO_ROOT))
 import boto3  # noqa: E402
 import yaml  # noqa: E402
 
+from benchmarks.stats import row_ms  # noqa: E402
 from tests.services import minio as minio_service  # noqa: E402
 
 
@@ -45,18 +46,8 @@ def _timed(action: Callable[[], None], runs: int) -> list[float]:
     return samples
 
 
-def _p95(samples: list[float]) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-
-
-def _row(name: str, samples: list[float], baseline: list[float], unit: str = "ms") -> str:
-    scale = 1000 if unit == "ms" else 1
-    median, base = statistics.median(samples), statistics.median(baseline)
-    return (
-        f"| {name:<34} | {median * scale:>10.1f} {unit} | {_p95(samples) * scale:>10.1f} {unit} "
-        f"| {median / base:>6.2f}x |"
-    )
+def _row(name: str, samples: list[float], baseline: list[float]) -> str:
+    return row_ms(name, samples, statistics.median(baseline))
 
 
 def _run_supervisor(env: dict[str, str], event: bytes) -> None:
