@@ -23,6 +23,7 @@ from oscar.executors.base import Executor
 from oscar.executors.knative import KnativeBackend
 from oscar.executors.kubernetes import KubernetesExecutor
 from oscar.executors.local import LocalExecutor
+from oscar.executors.slurm import LocalTransport, SlurmExecutor, SSHTransport
 from oscar.jobs.dispatcher import Dispatcher
 from oscar.jobs.store import JobStore
 from oscar.models.storage import MinIOProvider
@@ -98,6 +99,19 @@ def ensure_minio_secret(api: Any, namespace: str, store: MinIOProvider) -> None:
         core.replace_namespaced_secret("minio", namespace, body)
 
 
+def hpc_executor(settings: Settings, store: MinIOProvider) -> SlurmExecutor | None:
+    """The Slurm executor when `OSCAR_HPC_EXECUTOR=slurm`."""
+    if settings.hpc_executor != "slurm":
+        return None
+    env = {"SLURM_CONF": str(settings.slurm_conf)} if settings.slurm_conf else {}
+    transport = (
+        SSHTransport(settings.slurm_ssh_host, env)
+        if settings.slurm_ssh_host
+        else LocalTransport(env)
+    )
+    return SlurmExecutor(settings.data_dir / "slurm-jobs", store, transport, settings.job_timeout)
+
+
 def create_app(
     settings: Settings,
     *,
@@ -129,7 +143,13 @@ def create_app(
         if settings.executor == "kubernetes"
         else LocalExecutor(settings.data_dir / "jobs", store, settings.job_timeout)
     )
-    dispatcher = Dispatcher(job_store, registry, executor, settings.max_concurrent_jobs)
+    dispatcher = Dispatcher(
+        job_store,
+        registry,
+        executor,
+        settings.max_concurrent_jobs,
+        hpc=hpc_executor(settings, store),
+    )
     objects: ObjectStore | None = None
     storage: ServiceStorage
     if settings.storage == "minio":

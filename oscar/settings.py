@@ -79,6 +79,19 @@ class Settings(BaseSettings):
             "OSCAR_SERVERLESS_BACKEND", "SERVERLESS_BACKEND", "serverless_backend"
         ),
     )
+    hpc_executor: Literal["", "slurm"] = Field(
+        "",
+        description="`slurm`: services with `routing: hpc` (or `auto`) run as Slurm batch jobs "
+        "(OSCAR_HPC_EXECUTOR).",
+    )
+    slurm_conf: Path | None = Field(
+        None, description="slurm.conf for the Slurm commands (OSCAR_SLURM_CONF; SLURM_CONF)."
+    )
+    slurm_ssh_host: str = Field(
+        "",
+        description="Submit through `ssh <host>` to a login node instead of locally "
+        "(OSCAR_SLURM_SSH_HOST).",
+    )
     kubeconfig: Path | None = Field(
         None,
         description="Kubeconfig for the Kubernetes executor/registry (OSCAR_KUBECONFIG or "

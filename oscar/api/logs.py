@@ -70,7 +70,8 @@ def job_logs(
     name: str, job_name: str, state: State, _: AdminPrincipal, timestamps: bool = False
 ) -> str:
     """The job's log text; with `timestamps=false` the leading timestamps are dropped."""
-    text = state.executor.logs(_job_of(state, name, job_name))
+    job = _job_of(state, name, job_name)
+    text = state.dispatcher.executor_for(job).logs(job)
     if timestamps:
         return text
     lines = []
@@ -90,7 +91,7 @@ def job_logs(
 def delete_job(name: str, job_name: str, state: State, _: AdminPrincipal) -> Response:
     """Stop the job if running and forget it."""
     job = _job_of(state, name, job_name)
-    state.executor.delete(job)
+    state.dispatcher.executor_for(job).delete(job)
     state.job_store.delete(job.name)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -105,6 +106,6 @@ def delete_jobs(name: str, state: State, _: AdminPrincipal, all: bool = False) -
     """Without `all`, only succeeded jobs are deleted, as upstream."""
     state.registry.get(name)
     for job in state.job_store.list(name, None if all else JobStatus.SUCCEEDED):
-        state.executor.delete(job)
+        state.dispatcher.executor_for(job).delete(job)
         state.job_store.delete(job.name)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

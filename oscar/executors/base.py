@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from oscar.models.job import Job
@@ -28,8 +29,10 @@ class Executor(ABC):
     name: str = "executor"
 
     @abstractmethod
-    async def run(self, job: Job, service: Service) -> JobResult:
-        """Run the job and wait for it to end."""
+    async def run(
+        self, job: Job, service: Service, started: Callable[[], None] = lambda: None
+    ) -> JobResult:
+        """Run the job and wait for it to end; call `started` once it actually runs."""
 
     @abstractmethod
     async def run_sync(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from oscar.executors.base import Executor, JobResult
@@ -73,9 +74,12 @@ class KubernetesExecutor(Executor):
             stream.stop()
         return JobResult(124, "the Kubernetes Job did not finish within the timeout")
 
-    async def run(self, job: Job, service: Service) -> JobResult:
+    async def run(
+        self, job: Job, service: Service, started: Callable[[], None] = lambda: None
+    ) -> JobResult:
         """Create the Job and wait (in a worker thread) until it completes or fails."""
         name = await asyncio.to_thread(self.submit, job, service)
+        started()
         return await asyncio.to_thread(self._wait, name)
 
     async def run_sync(

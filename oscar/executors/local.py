@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -51,13 +52,15 @@ class LocalExecutor(Executor):
         self.timeout = timeout
         self._running: dict[str, asyncio.subprocess.Process] = {}
 
-    def _folder(self, job_name: str) -> Path:
+    def job_folder(self, job_name: str) -> Path:
+        """The private folder of a job (refusing names that would leave the jobs folder)."""
         folder = (self.jobs_dir / job_name).resolve()
         if folder.parent != self.jobs_dir.resolve():
             raise ValueError(f"invalid job name {job_name!r}")
         return folder
 
-    def _prepare(self, folder: Path, service: Service, event: bytes) -> dict[str, str]:
+    def prepare_job(self, folder: Path, service: Service, event: bytes) -> dict[str, str]:
+        """Write the job's configuration, script and event; return the supervisor's env."""
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         config = service.model_dump(mode="json", by_alias=True, exclude={"token"})
         providers = config.setdefault("storage_providers", {}).setdefault("minio", {})
@@ -133,10 +136,13 @@ class LocalExecutor(Executor):
             f"natively on this host (image {service.image} recorded, not pulled)\n"
         )
 
-    async def run(self, job: Job, service: Service) -> JobResult:
+    async def run(
+        self, job: Job, service: Service, started: Callable[[], None] = lambda: None
+    ) -> JobResult:
         """Run the supervisor for the job's event; the job folder keeps the log."""
-        folder = self._folder(job.name)
-        env = self._prepare(folder, service, job.event.encode())
+        folder = self.job_folder(job.name)
+        env = self.prepare_job(folder, service, job.event.encode())
+        started()
         code, reason = await self._spawn(folder, env, folder / "response", self._header(service))
         shutil.rmtree(folder / "work", ignore_errors=True)
         if code < 0:
@@ -151,9 +157,9 @@ class LocalExecutor(Executor):
         """Run the supervisor for a `/run` call; nothing is kept afterwards."""
         import uuid
 
-        folder = self._folder(f"run-{service.name}-{uuid.uuid4()}")
+        folder = self.job_folder(f"run-{service.name}-{uuid.uuid4()}")
         try:
-            env = self._prepare(folder, service, body)
+            env = self.prepare_job(folder, service, body)
             env["SUPERVISOR_TIMEOUT"] = str(timeout)
             code, _ = await self._spawn(folder, env, folder / "response", self._header(service))
             return (
@@ -166,7 +172,7 @@ class LocalExecutor(Executor):
 
     def logs(self, job: Job) -> str:
         """The job's log file."""
-        path = self._folder(job.name) / "log"
+        path = self.job_folder(job.name) / "log"
         return path.read_text(errors="replace") if path.exists() else ""
 
     def delete(self, job: Job) -> None:
@@ -175,4 +181,4 @@ class LocalExecutor(Executor):
         if process is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
-        shutil.rmtree(self._folder(job.name), ignore_errors=True)
+        shutil.rmtree(self.job_folder(job.name), ignore_errors=True)

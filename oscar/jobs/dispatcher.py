@@ -24,12 +24,21 @@ class Dispatcher:
     """Accepts jobs from any thread and runs them in the event loop, `concurrency` at a time."""
 
     def __init__(
-        self, store: JobStore, registry: Registry, executor: Executor, concurrency: int
+        self,
+        store: JobStore,
+        registry: Registry,
+        executor: Executor,
+        concurrency: int,
+        hpc: Executor | None = None,
+        auto_threshold: int = 4,
     ) -> None:
         self.store = store
         self.registry = registry
         self.executor = executor
+        self.hpc = hpc
         self.concurrency = concurrency
+        self.auto_threshold = auto_threshold
+        self._executors = {executor.name: executor, **({hpc.name: hpc} if hpc else {})}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._slots: asyncio.Semaphore | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -58,7 +67,10 @@ class Dispatcher:
         Returns None when `dedup` shows the event was already accepted.
         """
         job = Job(
-            name=new_job_name(service), service=service, event=event, backend=self.executor.name
+            name=new_job_name(service),
+            service=service,
+            event=event,
+            backend=self._route(service).name,
         )
         if not self.store.add(job, dedup):
             return None
@@ -69,6 +81,27 @@ class Dispatcher:
         else:
             self._loop.call_soon_threadsafe(self._schedule, job)
         return job
+
+    def _route(self, service_name: str) -> Executor:
+        """The executor for a new job of the service, by its `routing` (cloud, hpc or auto)."""
+        if self.hpc is None:
+            return self.executor
+        try:
+            service = self.registry.get(service_name)
+        except ServiceNotFoundError:
+            return self.executor
+        if service.routing == "hpc":
+            return self.hpc
+        if service.routing == "auto":
+            waiting = len(self.store.list(service_name, JobStatus.PENDING))
+            # Offload when the cloud queue is long or the service wants a GPU the cloud lacks.
+            if waiting >= self.auto_threshold or service.enable_gpu:
+                return self.hpc
+        return self.executor
+
+    def executor_for(self, job: Job) -> Executor:
+        """The executor that runs (or ran) `job`."""
+        return self._executors.get(job.backend, self.executor)
 
     def _on_loop(self) -> bool:
         try:
@@ -89,9 +122,9 @@ class Dispatcher:
             except ServiceNotFoundError:
                 self.store.finish(job.name, JobStatus.FAILED, None, "the service was deleted")
                 return
-            self.store.mark_running(job.name)
+            executor = self.executor_for(job)
             try:
-                result = await self.executor.run(job, service)
+                result = await executor.run(job, service, lambda: self.store.mark_running(job.name))
             except asyncio.CancelledError:
                 raise  # shutdown: the record stays Running and is re-run on the next start
             except Exception as exc:

@@ -243,6 +243,8 @@ class Service(OscarModel):
     isolation_level: Literal["SERVICE", "USER"] = "SERVICE"
     bucket_list: list[str] = Field(default_factory=list)
     interlink_node_name: str = ""
+    # Beyond upstream: where this service's jobs run (docs/hpc.md).
+    routing: Literal["cloud", "hpc", "auto"] = "cloud"
     volume: Volume | None = None
     kserve: dict[str, Any] | None = None
 
