@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from oscar.executors.base import Executor, JobResult
+from oscar.executors.interlink import is_virtual_node, to_interlink
 from oscar.executors.kubernetes_job import CONTAINER_NAME, job_manifest
 from oscar.models.job import Job
 from oscar.models.service import Service
@@ -40,10 +41,23 @@ class KubernetesExecutor(Executor):
             else str(uuid.uuid4())
         )
 
+    def _virtual_node(self, name: str) -> bool:
+        """Whether `name` is an interLink virtual node right now (checked at every submission,
+        not only at start-up as upstream does, so nodes that join later are used)."""
+        try:
+            node = self._core.read_node(name)
+        except self._errors as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return is_virtual_node(node.metadata.labels)
+
     def submit(self, job: Job, service: Service) -> str:
         """Create the Job (idempotent: an existing Job of that name is kept); return its name."""
         manifest = job_manifest(service, job.event, self._job_uuid(job), namespace=self.namespace)
         manifest["metadata"]["name"] = job.name
+        if service.interlink_node_name and self._virtual_node(service.interlink_node_name):
+            manifest = to_interlink(manifest, service.interlink_node_name)
         try:
             self._batch.create_namespaced_job(self.namespace, manifest)
         except self._errors as exc:
