@@ -124,3 +124,37 @@ def test_deleting_a_running_hpc_job_cancels_it(
         timeout=60,
         what="Slurm job cancelled",
     )
+
+
+def test_hpc_example_on_slurm_and_cloud(hpc_oscar: RunningServer) -> None:
+    """The HPC example FDL, applied with routing hpc and with routing cloud: same predictions."""
+    from oscar.models.fdl import load_fdl
+    from tests.fixtures.services import EXAMPLES_DIR
+
+    (entry,) = load_fdl(EXAMPLES_DIR / "hpc-inference" / "hpc-inference.yaml").services
+    api, s3 = hpc_oscar.client(), _s3(hpc_oscar)
+    results = {}
+    for routing in ("hpc", "cloud"):
+        name = f"inference-{routing}"
+        definition = entry.service.model_dump(mode="json", by_alias=True)
+        definition.update(name=name, routing=routing)
+        for role in ("input", "output"):
+            for item in definition[role]:
+                item["path"] = item["path"].replace("hpc-inference", name)
+        assert api.post("/system/services", json=definition).status_code == 201
+        s3.put_object(Bucket=name, Key="in/batch.csv", Body=b"1,0,1\n0,1,0\n2,2,2\n")
+        results[routing] = _wait_object(s3, name, "out/batch.predictions.json")
+        (job,) = api.get(f"/system/logs/{name}").json()["jobs"].values()
+        assert job["backend"] == ("slurm" if routing == "hpc" else "local")
+    assert results["hpc"] == results["cloud"]
+    assert b'"class": 1' in results["hpc"]
+
+
+def _wait_object(s3: Any, bucket: str, key: str) -> bytes:
+    def fetch() -> bytes | None:
+        try:
+            return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except s3.exceptions.NoSuchKey:
+            return None
+
+    return common.wait_until(fetch, timeout=120, interval=0.2, what=f"{bucket}/{key}")
