@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shlex
 import signal
 import subprocess
 import threading
@@ -30,10 +31,13 @@ def run_script(
     The script gets its own process group so that a timeout kills everything it started.
     Raises `ScriptError` on a non-zero exit and `ScriptTimeoutError` past `timeout` seconds.
     """
-    log.info("Running the user script")
+    # SCRIPT_WRAPPER runs the script inside something, e.g. on HPC nodes with a container
+    # runtime: `apptainer exec --bind <job folder> docker://<image>`.
+    wrapper = shlex.split(env.get("SCRIPT_WRAPPER", ""))
+    log.info("Running the user script%s", f" with {wrapper[0]}" if wrapper else "")
     started = time.monotonic()
     process = subprocess.Popen(
-        ["/bin/sh", str(script)],
+        [*wrapper, "/bin/sh", str(script)],
         env=dict(env),
         cwd=cwd,
         stdin=subprocess.DEVNULL,

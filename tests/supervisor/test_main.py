@@ -143,3 +143,18 @@ def test_object_key_cannot_escape_the_input_folder(tmp_path: Path) -> None:
     result = run_supervisor(CONFIG, "echo", event, tmp_path=tmp_path)
     assert result.returncode == 2
     assert b"no usable file name" in result.stderr
+
+
+def test_script_wrapper_runs_the_script_inside_it(tmp_path: Path) -> None:
+    # The HPC batch script sets SCRIPT_WRAPPER to `apptainer exec ... docker://image` when the
+    # node has a runtime; `env NAME=value` is a wrapper every machine has.
+    result = run_supervisor(
+        CONFIG,
+        'echo "inside=$WRAPPED"\n',
+        b"x",
+        tmp_path=tmp_path,
+        env={"SCRIPT_WRAPPER": "env WRAPPED=yes"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == b"inside=yes\n"
+    assert b"with env" in result.stderr

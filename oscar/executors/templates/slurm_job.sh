@@ -9,6 +9,14 @@
 set -a
 . "{folder}/env"
 set +a
-echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) - oscar - INFO - Slurm job $SLURM_JOB_ID on $(hostname): running natively (image {image} recorded, not pulled)"
+echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) - oscar - INFO - Slurm job $SLURM_JOB_ID on $(hostname): image {image}"
 cd "{folder}"
+# Run the user's script in the service's image when the node has a container runtime.
+for runtime in apptainer singularity; do
+    if command -v "$runtime" >/dev/null 2>&1; then
+        export SCRIPT_WRAPPER="$runtime exec --bind {folder} docker://{image}"
+        break
+    fi
+done
+echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) - oscar - INFO - script runner: ${{SCRIPT_WRAPPER:-native (no apptainer/singularity on this node)}}"
 exec {python} -m supervisor --workdir "{folder}/work" < "{folder}/event" > "{folder}/response"
