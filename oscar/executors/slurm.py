@@ -112,6 +112,8 @@ class SlurmExecutor(Executor):
         self.transport = transport
         self.timeout = timeout
         self.poll_interval = poll_interval
+        self._followed: dict[str, asyncio.Queue[dict[str, str]]] = {}
+        self._poller: asyncio.Future[None] | None = None
 
     def _folder(self, job: Job) -> Path:
         return self._files.job_folder(job.name)
@@ -160,16 +162,62 @@ class SlurmExecutor(Executor):
         text = self.transport.run(["scontrol", "show", "job", "--oneliner", slurm_id])
         return dict(re.findall(r"(\w+)=(\S*)", text))
 
+    def states(self, slurm_ids: list[str]) -> dict[str, str]:
+        """Job states of many jobs in one `squeue` call; jobs Slurm no longer queues are absent."""
+        if not slurm_ids:
+            return {}
+        text = self.transport.run(["squeue", "-h", "-j", ",".join(slurm_ids), "-o", "%i %T"])
+        return dict(line.split(None, 1) for line in text.splitlines() if line.strip())
+
+    async def _poll(self) -> None:
+        """One poller for every job being followed: one `squeue` per interval, whatever the
+        number of jobs; `scontrol` only for jobs that left the queue (their final state)."""
+        while self._followed:
+            ids = list(self._followed)
+            try:
+                queued = await asyncio.to_thread(self.states, ids)
+            except SlurmCommandError:
+                queued = {}  # e.g. every id already gone from the queue: ask one by one
+            for slurm_id in ids:
+                state = queued.get(slurm_id, "")
+                fields = {"JobState": state}
+                if not state or state in TERMINAL:
+                    try:
+                        fields = await asyncio.to_thread(self.state, slurm_id)
+                    except SlurmCommandError as exc:
+                        fields = {"JobState": "FAILED", "Reason": str(exc)}
+                queue = self._followed.get(slurm_id)
+                if queue is not None:
+                    queue.put_nowait(fields)
+            await asyncio.sleep(self.poll_interval)
+        self._poller = None
+
     async def run(
         self, job: Job, service: Service, started: Callable[[], None] = lambda: None
     ) -> JobResult:
-        """Submit and follow the job until Slurm says it ended."""
+        """Submit and follow the job (through the shared poller) until Slurm says it ended."""
         slurm_id = await asyncio.to_thread(self.submit, job, service)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.timeout + 120
+        updates: asyncio.Queue[dict[str, str]] = asyncio.Queue()
+        self._followed[slurm_id] = updates
+        if self._poller is None:
+            self._poller = asyncio.ensure_future(self._poll())
+        try:
+            return await asyncio.wait_for(
+                self._follow(slurm_id, updates, started), self.timeout + 120
+            )
+        except TimeoutError:
+            await asyncio.to_thread(self.transport.run, ["scancel", slurm_id])
+            return JobResult(124, f"Slurm job {slurm_id} did not finish in time and was cancelled")
+        finally:
+            self._followed.pop(slurm_id, None)
+
+    @staticmethod
+    async def _follow(
+        slurm_id: str, updates: asyncio.Queue[dict[str, str]], started: Callable[[], None]
+    ) -> JobResult:
         running = False
-        while loop.time() < deadline:
-            fields = await asyncio.to_thread(self.state, slurm_id)
+        while True:
+            fields = await updates.get()
             state = fields.get("JobState", "")
             if not running and STATES.get(state) in (
                 JobStatus.RUNNING,
@@ -186,9 +234,6 @@ class SlurmExecutor(Executor):
                 if code:
                     reason += f" with exit code {code}"
                 return JobResult(code or 1, reason)
-            await asyncio.sleep(self.poll_interval)
-        await asyncio.to_thread(self.transport.run, ["scancel", slurm_id])
-        return JobResult(124, f"Slurm job {slurm_id} did not finish in time and was cancelled")
 
     async def run_sync(
         self, service: Service, body: bytes, timeout: float
