@@ -7,7 +7,7 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -49,20 +49,24 @@ def wait_until(
     timeout: float,
     what: str,
     interval: float = 0.1,
-    process: subprocess.Popen[bytes] | None = None,
+    process: subprocess.Popen[bytes] | Sequence[subprocess.Popen[bytes]] | None = None,
     log: Path | None = None,
 ) -> T:
     """Poll `probe` until it returns a truthy value; raise with `what` (and the log) on timeout.
 
-    Exceptions raised by `probe` count as "not yet". When `process` exits first, fail at once.
+    Exceptions raised by `probe` count as "not yet". When `process` (or any of several) exits
+    first, fail at once, naming its command.
     """
+    watched = [process] if isinstance(process, subprocess.Popen) else list(process or [])
     deadline = time.monotonic() + timeout
     last_error: BaseException | None = None
     while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise ServiceUnavailableError(
-                f"{what}: process exited with {process.returncode}{_tail(log)}"
-            )
+        for child in watched:
+            if child.poll() is not None:
+                command = child.args[0] if isinstance(child.args, list) else child.args
+                raise ServiceUnavailableError(
+                    f"{what}: {command} exited with {child.returncode}{_tail(log)}"
+                )
         try:
             result = probe()
             if result:

@@ -323,7 +323,7 @@ def running(workdir: Path) -> Iterator[SlurmCluster]:
             timeout=60,
             interval=0.2,
             what="slurm node idle",
-            process=processes[-1],
+            process=processes,
             log=log_dir / "slurmd.log",
         )
         yield cluster
