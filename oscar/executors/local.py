@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import sys
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -155,8 +156,6 @@ class LocalExecutor(Executor):
         self, service: Service, body: bytes, timeout: float
     ) -> tuple[int, bytes, str]:
         """Run the supervisor for a `/run` call; nothing is kept afterwards."""
-        import uuid
-
         folder = self.job_folder(f"run-{service.name}-{uuid.uuid4()}")
         try:
             env = self.prepare_job(folder, service, body)

@@ -5,16 +5,13 @@ from __future__ import annotations
 import base64
 import io
 from collections.abc import Callable
-from typing import Any
 
-import boto3
 import pytest
 from PIL import Image
 
 from oscar.models.fdl import load_fdl
-from tests.fixtures.server import RunningServer
+from tests.fixtures.server import RunningServer, wait_object
 from tests.fixtures.services import EXAMPLES_DIR
-from tests.services import common
 
 pytestmark = pytest.mark.slow
 
@@ -29,35 +26,14 @@ def _apply(server: RunningServer, example: str) -> list[str]:
     return names
 
 
-def _s3(server: RunningServer) -> Any:
-    provider = server.client().get("/system/config").json()["minio_provider"]
-    return boto3.client(
-        "s3",
-        endpoint_url=provider["endpoint"],
-        aws_access_key_id=provider["access_key"],
-        aws_secret_access_key=provider["secret_key"],
-        region_name=provider["region"],
-    )
-
-
-def _wait_object(s3: Any, bucket: str, key: str) -> bytes:
-    def fetch() -> bytes | None:
-        try:
-            return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-        except s3.exceptions.NoSuchKey:
-            return None
-
-    return common.wait_until(fetch, timeout=90, interval=0.3, what=f"{bucket}/{key}")
-
-
 def test_grayify(start_oscar: Callable[..., RunningServer]) -> None:
     server = start_oscar()
     _apply(server, "grayify")
     picture = io.BytesIO()
     Image.new("RGB", (32, 16), (200, 30, 90)).save(picture, format="PNG")
-    s3 = _s3(server)
+    s3 = server.s3()
     s3.put_object(Bucket="grayify", Key="in/red.png", Body=picture.getvalue())
-    gray = Image.open(io.BytesIO(_wait_object(s3, "grayify", "out/red.png")))
+    gray = Image.open(io.BytesIO(wait_object(s3, "grayify", "out/red.png")))
     assert gray.mode == "L"
     assert gray.size == (32, 16)
 
@@ -74,7 +50,7 @@ def test_cowsay_sync(start_oscar: Callable[..., RunningServer]) -> None:
 def test_two_step_workflow(start_oscar: Callable[..., RunningServer]) -> None:
     server = start_oscar()
     assert _apply(server, "workflow") == ["wf-upper", "wf-count"]
-    s3 = _s3(server)
+    s3 = server.s3()
     s3.put_object(Bucket="workflow", Key="in/notes.txt", Body=b"one\ntwo\nthree\n")
-    assert _wait_object(s3, "workflow", "mid/notes.txt") == b"ONE\nTWO\nTHREE\n"
-    assert _wait_object(s3, "workflow", "out/notes.txt.lines").strip() == b"3"
+    assert wait_object(s3, "workflow", "mid/notes.txt") == b"ONE\nTWO\nTHREE\n"
+    assert wait_object(s3, "workflow", "out/notes.txt.lines").strip() == b"3"

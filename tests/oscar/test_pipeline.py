@@ -7,9 +7,7 @@ import signal
 from collections.abc import Callable
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 from oscar_python.client import Client
 
 from tests.fixtures.server import RunningServer
@@ -17,18 +15,6 @@ from tests.fixtures.services import EXAMPLES_DIR, minimal_service, unique_name
 from tests.services import common
 
 pytestmark = pytest.mark.slow
-
-
-def _s3(server: RunningServer) -> Any:
-    config = server.client().get("/system/config").json()["minio_provider"]
-    return boto3.client(
-        "s3",
-        endpoint_url=config["endpoint"],
-        aws_access_key_id=config["access_key"],
-        aws_secret_access_key=config["secret_key"],
-        region_name=config["region"],
-        config=Config(retries={"max_attempts": 2}, connect_timeout=5, read_timeout=30),
-    )
 
 
 def _keys(s3: Any, bucket: str, prefix: str) -> list[str]:
@@ -53,7 +39,7 @@ def test_quick_start_flow(start_oscar: Callable[..., RunningServer]) -> None:
         client.create_service(str(EXAMPLES_DIR / "word-count" / "word-count.yaml")).status_code
         == 201
     )
-    s3 = _s3(server)
+    s3 = server.s3()
     # Creating the service created its buckets and folders.
     assert "word-count" in [b["Name"] for b in s3.list_buckets()["Buckets"]]
     s3.put_object(Bucket="word-count", Key="in/poem.txt", Body=b"the quick brown fox jumps")
@@ -153,7 +139,7 @@ def test_burst_survives_sigkill(start_oscar: Callable[..., RunningServer]) -> No
         output=[{"storage_provider": "minio.default", "path": f"{name}/out"}],
     )
     assert api.post("/system/services", json=service).status_code == 201
-    s3 = _s3(first)
+    s3 = first.s3()
     total, accepted = 200, set()
     for index in range(total // 2):
         s3.put_object(Bucket=name, Key=f"in/f{index:03d}.txt", Body=f"file {index}".encode())
@@ -163,7 +149,7 @@ def test_burst_survives_sigkill(start_oscar: Callable[..., RunningServer]) -> No
     second = start_oscar(
         data_dir=first.data_dir, s3_port=first.s3_port, extra_env={"OSCAR_MAX_CONCURRENT_JOBS": "4"}
     )
-    s3 = _s3(second)
+    s3 = second.s3()
     for index in range(total // 2, total):
         s3.put_object(Bucket=name, Key=f"in/f{index:03d}.txt", Body=f"file {index}".encode())
     expected = {f"out/f{i:03d}.txt.out" for i in range(total)}

@@ -6,10 +6,9 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-import boto3
 import pytest
 
-from tests.fixtures.server import RunningServer
+from tests.fixtures.server import RunningServer, wait_object
 from tests.fixtures.services import minimal_service
 from tests.services import common
 from tests.services.slurm import SlurmCluster
@@ -19,17 +18,6 @@ SCRIPT = (
     'echo "processing $(basename "$INPUT_FILE_PATH")"\n'
     'tr a-z A-Z < "$INPUT_FILE_PATH" > "$TMP_OUTPUT_DIR/$(basename "$INPUT_FILE_PATH").up"\n'
 )
-
-
-def _s3(server: RunningServer) -> Any:
-    provider = server.client().get("/system/config").json()["minio_provider"]
-    return boto3.client(
-        "s3",
-        endpoint_url=provider["endpoint"],
-        aws_access_key_id=provider["access_key"],
-        aws_secret_access_key=provider["secret_key"],
-        region_name=provider["region"],
-    )
 
 
 def _service(name: str, routing: str, script: str = SCRIPT) -> dict[str, Any]:
@@ -56,7 +44,7 @@ def _run_once(server: RunningServer, routing: str) -> tuple[bytes, dict[str, Any
     api = server.client()
     name = f"{routing}-{uuid.uuid4().hex[:6]}"
     assert api.post("/system/services", json=_service(name, routing)).status_code == 201
-    s3 = _s3(server)
+    s3 = server.s3()
     s3.put_object(Bucket=name, Key="in/words.txt", Body=b"hello hpc\n")
     seen: list[str] = []
 
@@ -132,7 +120,7 @@ def test_hpc_example_on_slurm_and_cloud(hpc_oscar: RunningServer) -> None:
     from tests.fixtures.services import EXAMPLES_DIR
 
     (entry,) = load_fdl(EXAMPLES_DIR / "hpc-inference" / "hpc-inference.yaml").services
-    api, s3 = hpc_oscar.client(), _s3(hpc_oscar)
+    api, s3 = hpc_oscar.client(), hpc_oscar.s3()
     results = {}
     for routing in ("hpc", "cloud"):
         name = f"inference-{routing}"
@@ -143,18 +131,8 @@ def test_hpc_example_on_slurm_and_cloud(hpc_oscar: RunningServer) -> None:
                 item["path"] = item["path"].replace("hpc-inference", name)
         assert api.post("/system/services", json=definition).status_code == 201
         s3.put_object(Bucket=name, Key="in/batch.csv", Body=b"1,0,1\n0,1,0\n2,2,2\n")
-        results[routing] = _wait_object(s3, name, "out/batch.predictions.json")
+        results[routing] = wait_object(s3, name, "out/batch.predictions.json")
         (job,) = api.get(f"/system/logs/{name}").json()["jobs"].values()
         assert job["backend"] == ("slurm" if routing == "hpc" else "local")
     assert results["hpc"] == results["cloud"]
     assert b'"class": 1' in results["hpc"]
-
-
-def _wait_object(s3: Any, bucket: str, key: str) -> bytes:
-    def fetch() -> bytes | None:
-        try:
-            return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-        except s3.exceptions.NoSuchKey:
-            return None
-
-    return common.wait_until(fetch, timeout=120, interval=0.2, what=f"{bucket}/{key}")
