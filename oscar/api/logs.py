@@ -91,8 +91,7 @@ def job_logs(
 def delete_job(name: str, job_name: str, state: State, _: AdminPrincipal) -> Response:
     """Stop the job if running and forget it."""
     job = _job_of(state, name, job_name)
-    state.dispatcher.executor_for(job).delete(job)
-    state.job_store.delete(job.name)
+    state.dispatcher.delete(job)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -106,6 +105,5 @@ def delete_jobs(name: str, state: State, _: AdminPrincipal, all: bool = False) -
     """Without `all`, only succeeded jobs are deleted, as upstream."""
     state.registry.get(name)
     for job in state.job_store.list(name, None if all else JobStatus.SUCCEEDED):
-        state.dispatcher.executor_for(job).delete(job)
-        state.job_store.delete(job.name)
+        state.dispatcher.delete(job)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

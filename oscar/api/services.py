@@ -151,8 +151,7 @@ def delete_service(name: str, state: State, principal: AdminPrincipal) -> Respon
         state.knative.delete(name)
     # Its jobs go with it (running ones are stopped), as their records and logs would dangle.
     for job in state.job_store.list(name):
-        state.dispatcher.executor_for(job).delete(job)
-        state.job_store.delete(job.name)
+        state.dispatcher.delete(job)
     log.info("service deleted", extra={"service": name})
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

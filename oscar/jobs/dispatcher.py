@@ -103,6 +103,11 @@ class Dispatcher:
         """The executor that runs (or ran) `job`."""
         return self._executors.get(job.backend, self.executor)
 
+    def delete(self, job: Job) -> None:
+        """Stop the job if it runs, drop its files, and forget its record."""
+        self.executor_for(job).delete(job)
+        self.store.delete(job.name)
+
     def _on_loop(self) -> bool:
         try:
             return asyncio.get_running_loop() is self._loop
