@@ -6,6 +6,7 @@ from abc import ABC, abstractmethod
 
 from oscar.models.service import Service
 from oscar.models.storage import DEFAULT_PROVIDER
+from oscar.registry.base import Registry
 
 
 def default_store_paths(service: Service) -> list[tuple[str, str]]:
@@ -16,6 +17,16 @@ def default_store_paths(service: Service) -> list[tuple[str, str]]:
             bucket, _, folder = entry.path.strip("/").partition("/")
             paths.append((bucket, folder.strip("/")))
     return paths
+
+
+def buckets_of_others(registry: Registry, service: Service) -> set[str]:
+    """Default-store buckets that services other than `service` use (kept on its deletion)."""
+    return {
+        bucket
+        for other in registry.list()
+        if other.name != service.name
+        for bucket, _ in default_store_paths(other)
+    }
 
 
 class ServiceStorage(ABC):

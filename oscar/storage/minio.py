@@ -18,10 +18,11 @@ import json
 import logging
 from typing import Any
 
+from oscar.events.router import input_prefixes
 from oscar.models.service import Service
 from oscar.models.storage import MinIOProvider
 from oscar.registry.base import Registry
-from oscar.storage.base import ServiceStorage, default_store_paths
+from oscar.storage.base import ServiceStorage, buckets_of_others, default_store_paths
 
 log = logging.getLogger("oscar.storage")
 TARGET_ID = "OSCAR"
@@ -61,28 +62,19 @@ class MinIOStorage(ServiceStorage):
         # MinIO puts its region in target ARNs only when one is configured; try that first.
         self._arns = [arn] if arn else [webhook_arn(provider.region), webhook_arn()]
 
-    def _inputs(self, service: Service) -> list[tuple[str, str]]:
-        inputs = {(b, f) for b, f in default_store_paths(service)}
-        paths = []
-        for entry in service.input:
-            bucket, _, folder = entry.path.strip("/").partition("/")
-            if (bucket, folder.strip("/")) in inputs:
-                paths.append((bucket, folder.strip("/")))
-        return paths
-
     def _notification(self, bucket: str, arn: str) -> Any:
         from minio.notificationconfig import NotificationConfig, PrefixFilterRule, QueueConfig
 
         queues = []
         for service in self.registry.list():
-            for input_bucket, folder in self._inputs(service):
+            for input_bucket, prefix in input_prefixes(service):
                 if input_bucket != bucket:
                     continue
                 queues.append(
                     QueueConfig(
                         EVENTS,
                         config_id=f"oscar-{service.name}-{len(queues)}",
-                        prefix_filter_rule=PrefixFilterRule(f"{folder}/" if folder else ""),
+                        prefix_filter_rule=PrefixFilterRule(prefix),
                         queue=arn,
                     )
                 )
@@ -159,13 +151,12 @@ class MinIOStorage(ServiceStorage):
                 self._client.put_object(bucket, f"{folder}/", io.BytesIO(b""), 0)
         for bucket in {b for b, _ in default_store_paths(service)}:
             self._apply_visibility(bucket, service.visibility, service.allowed_users)
-        for bucket in {b for b, _ in self._inputs(service)}:
+        for bucket in {b for b, _ in input_prefixes(service)}:
             self._sync_notifications(bucket)
 
     def teardown_service(self, service: Service) -> None:
         """Drop the service's notifications and delete buckets no other service uses."""
-        others = [s for s in self.registry.list() if s.name != service.name]
-        in_use = {b for s in others for b, _ in default_store_paths(s)}
+        in_use = buckets_of_others(self.registry, service)
         for bucket in {b for b, _ in default_store_paths(service)}:
             if not self._client.bucket_exists(bucket):
                 continue

@@ -9,7 +9,7 @@ from oscar.events.router import matching_services, minio_event
 from oscar.jobs.dispatcher import Dispatcher
 from oscar.models.service import Service
 from oscar.registry.base import Registry
-from oscar.storage.base import ServiceStorage, default_store_paths
+from oscar.storage.base import ServiceStorage, buckets_of_others, default_store_paths
 from oscar.storage.embedded.store import ObjectInfo, ObjectStore, StoreError
 
 log = logging.getLogger("oscar.storage")
@@ -39,12 +39,7 @@ class EmbeddedStorage(ServiceStorage):
 
     def teardown_service(self, service: Service) -> None:
         """Delete the service's buckets, as upstream, unless another service still uses them."""
-        in_use = {
-            bucket
-            for other in self.registry.list()
-            if other.name != service.name
-            for bucket, _ in default_store_paths(other)
-        }
+        in_use = buckets_of_others(self.registry, service)
         for bucket in {b for b, _ in default_store_paths(service)} - in_use:
             if not self.store.bucket_exists(bucket):
                 continue
