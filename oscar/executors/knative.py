@@ -17,7 +17,7 @@ from oscar.executors.kubernetes_job import (
     CONTAINER_NAME,
     MINIO_CREDENTIALS_MOUNT,
     SUPERVISOR_DIR,
-    WATCHDOG_ENV,
+    service_env,
 )
 from oscar.models.service import Service
 
@@ -26,13 +26,7 @@ GROUP, VERSION, PLURAL = "serving.knative.dev", "v1", "services"
 
 def ksvc_manifest(service: Service, namespace: str, base_path: str = "/") -> dict[str, Any]:
     """The Knative Service upstream creates for a service (backends/knative.go)."""
-    env = [{"name": k, "value": v} for k, v in service.environment.variables.items()]
-    env += [
-        {"name": "OSCAR_SERVICE_NAME", "value": service.name},
-        {"name": "OSCAR_SERVICE_TOKEN", "value": service.token},
-        {"name": "OSCAR_SERVICE_BASE_PATH", "value": base_path},
-    ]
-    env += [{"name": k, "value": v} for k, v in WATCHDOG_ENV.items()]
+    env = service_env(service, base_path)
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "Service",

@@ -32,6 +32,21 @@ def job_name(service: str, job_uuid: str) -> str:
     return f"{prefix}-{job_uuid}"
 
 
+def service_env(service: Service, base_path: str = "/") -> list[dict[str, Any]]:
+    """The container environment every upstream workload of a service gets: its variables,
+    `OSCAR_SERVICE_*`, and the watchdog's settings."""
+    env: list[dict[str, Any]] = [
+        {"name": key, "value": value} for key, value in service.environment.variables.items()
+    ]
+    env += [
+        {"name": "OSCAR_SERVICE_NAME", "value": service.name},
+        {"name": "OSCAR_SERVICE_TOKEN", "value": service.token},
+        {"name": "OSCAR_SERVICE_BASE_PATH", "value": base_path},
+    ]
+    env += [{"name": key, "value": value} for key, value in WATCHDOG_ENV.items()]
+    return env
+
+
 def job_manifest(
     service: Service,
     event: str,
@@ -45,15 +60,7 @@ def job_manifest(
 ) -> dict[str, Any]:
     """The Job for one event of `service`, following upstream's `ToPodSpec` and `job.go`."""
     name = job_name(service.name, job_uuid)
-    env: list[dict[str, Any]] = [
-        {"name": key, "value": value} for key, value in service.environment.variables.items()
-    ]
-    env += [
-        {"name": "OSCAR_SERVICE_NAME", "value": service.name},
-        {"name": "OSCAR_SERVICE_TOKEN", "value": service.token},
-        {"name": "OSCAR_SERVICE_BASE_PATH", "value": base_path},
-    ]
-    env += [{"name": key, "value": value} for key, value in WATCHDOG_ENV.items()]
+    env = service_env(service, base_path)
     env += [
         {"name": "EVENT", "value": event},
         {"name": "JOB_UUID", "value": job_uuid},
