@@ -46,19 +46,32 @@ def fail(message: str) -> NoReturn:
 
 
 @contextmanager
-def cluster_client(path: Path, cluster: str | None, debug: bool = False) -> Iterator[OscarClient]:
-    """A client for the chosen cluster; configuration and HTTP errors become one clear line."""
-    try:
-        cluster_id, settings = config_file.load(path).cluster(cluster)
-    except config_file.ConfigError as exc:
-        fail(str(exc))
-    client = OscarClient(cluster_id, settings, debug)
+def _errors_as_one_line(client: OscarClient) -> Iterator[OscarClient]:
     try:
         yield client
     except ClientError as exc:
         fail(str(exc))
     finally:
         client.close()
+
+
+@contextmanager
+def cluster_client(path: Path, cluster: str | None, debug: bool = False) -> Iterator[OscarClient]:
+    """A client for the chosen cluster; configuration and HTTP errors become one clear line."""
+    try:
+        cluster_id, settings = config_file.load(path).cluster(cluster)
+    except config_file.ConfigError as exc:
+        fail(str(exc))
+    with _errors_as_one_line(OscarClient(cluster_id, settings, debug)) as client:
+        yield client
+
+
+@contextmanager
+def endpoint_client(endpoint: str, debug: bool = False) -> Iterator[OscarClient]:
+    """A client for an endpoint not in the configuration (no credentials of its own)."""
+    settings = config_file.ClusterConfig(endpoint=endpoint)
+    with _errors_as_one_line(OscarClient("endpoint", settings, debug)) as client:
+        yield client
 
 
 def show(data: Any, output: Output, columns: list[str] | None = None) -> None:

@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 
-from cli.client import ClientError, OscarClient
 from cli.common import (
     DEFAULT_CONFIG,
     ClusterOption,
@@ -17,10 +16,10 @@ from cli.common import (
     Output,
     OutputOption,
     cluster_client,
+    endpoint_client,
     fail,
     show,
 )
-from cli.config import ClusterConfig
 
 app = typer.Typer(help="Manage and invoke services.", no_args_is_help=True)
 logs_app = typer.Typer(help="Job logs of a service.", no_args_is_help=True)
@@ -104,32 +103,22 @@ def _invoke(
     endpoint: str | None,
     token: str | None,
 ) -> bytes:
-    if endpoint:
-        if not token:
-            fail("--endpoint needs --token")
-        direct = OscarClient("endpoint", ClusterConfig(endpoint=endpoint), debug)
-        try:
-            expect = (201,) if kind == "job" else (200,)
-            return direct.request(
-                "POST",
-                f"/{kind}/{name}",
-                content=body,
-                headers={"Authorization": f"Bearer {token}"},
-                expect=expect,
-            ).content
-        except ClientError as exc:
-            fail(str(exc))
-        finally:
-            direct.close()
-    with cluster_client(config, cluster, debug) as client:
-        service_token = client.request("GET", f"/system/services/{name}").json()["token"]
-        expect = (201,) if kind == "job" else (200,)
+    """POST the body to `/run` or `/job` with the service token (given, or read from the
+    configured cluster)."""
+    if endpoint and not token:
+        fail("--endpoint needs --token")
+    opened = (
+        endpoint_client(endpoint, debug) if endpoint else cluster_client(config, cluster, debug)
+    )
+    with opened as client:
+        if not endpoint:
+            token = client.request("GET", f"/system/services/{name}").json()["token"]
         return client.request(
             "POST",
             f"/{kind}/{name}",
             content=body,
-            expect=expect,
-            headers={"Authorization": f"Bearer {service_token}"},
+            expect=(201,) if kind == "job" else (200,),
+            headers={"Authorization": f"Bearer {token}"},
             auth=None,
         ).content
 
