@@ -7,6 +7,8 @@ provider uses the credentials stored with the service (S3, MinIO or WebDAV).
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -105,25 +107,14 @@ class Store:
         self._s3.delete_object(Bucket=bucket, Key=key)
 
 
-class _progress:  # noqa: N801 - used like a function: `with _progress(...) as advance`
+@contextmanager
+def _progress(size: int, label: str) -> Iterator[Callable[[int], None]]:
     """A progress bar for transfers over PROGRESS_THRESHOLD bytes; a no-op below."""
-
-    def __init__(self, size: int, label: str) -> None:
-        self._bar = (
-            typer.progressbar(length=size, label=label, file=None)
-            if size > PROGRESS_THRESHOLD
-            else None
-        )
-
-    def __enter__(self) -> Any:
-        if self._bar is None:
-            return lambda _: None
-        bar = self._bar.__enter__()
-        return bar.update
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.__exit__(*exc)
+    if size <= PROGRESS_THRESHOLD:
+        yield lambda _: None
+        return
+    with typer.progressbar(length=size, label=label) as bar:
+        yield bar.update
 
 
 def _store(client: OscarClient, service: str, provider: str) -> Store:
