@@ -16,9 +16,11 @@ import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
+
+from oscar.models.job import utcnow
 
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 MAX_KEY_BYTES = 1024
@@ -74,10 +76,6 @@ class Listing:
     prefixes: list[str]
     truncated: bool
     next_marker: str
-
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(microsecond=(datetime.now(UTC).microsecond // 1000) * 1000)
 
 
 def check_bucket_name(name: str) -> None:
@@ -163,7 +161,7 @@ class ObjectStore:
         check_bucket_name(name)
         with self._lock:
             try:
-                self._db.execute("INSERT INTO buckets VALUES (?, ?)", (name, _now().isoformat()))
+                self._db.execute("INSERT INTO buckets VALUES (?, ?)", (name, utcnow().isoformat()))
             except sqlite3.IntegrityError:
                 raise StoreError(
                     "BucketAlreadyOwnedByYou", f"bucket {name} already exists", 409
@@ -252,7 +250,7 @@ class ObjectStore:
     ) -> ObjectInfo:
         """Make a written blob visible as `bucket/key`, replacing any previous object."""
         check_key(key)
-        info = ObjectInfo(bucket, key, size, etag, content_type, _now(), metadata, blob)
+        info = ObjectInfo(bucket, key, size, etag, content_type, utcnow(), metadata, blob)
         with self._lock:
             self.require_bucket(bucket)
             old = self._db.execute(
@@ -376,7 +374,7 @@ class ObjectStore:
         with self._lock:
             self._db.execute(
                 "INSERT INTO uploads VALUES (?, ?, ?, ?, ?, ?)",
-                (upload, bucket, key, content_type, json.dumps(metadata), _now().isoformat()),
+                (upload, bucket, key, content_type, json.dumps(metadata), utcnow().isoformat()),
             )
         return upload
 
