@@ -2,6 +2,8 @@
 
 Nothing is built at import time; every call to `create_app` makes an independent application
 from a `Settings` object, so tests can run several with different settings side by side.
+Backends are chosen by one small factory per family (`make_registry`, `make_executors`,
+`make_storage`); nothing is created on a backend until the application starts.
 """
 
 from __future__ import annotations
@@ -18,24 +20,17 @@ from oscar.api.errors import install_error_handlers
 from oscar.api.middleware import AccessLogMiddleware, BodyLimitMiddleware, TrailingSlashMiddleware
 from oscar.api.state import AppState
 from oscar.auth.basic import AdminCredentials, ensure_data_dir, load_admin_credentials
-from oscar.errors import ConfigurationError
-from oscar.executors.base import Executor
-from oscar.executors.knative import KnativeBackend
-from oscar.executors.kubernetes import KubernetesExecutor
-from oscar.executors.local import LocalExecutor
-from oscar.executors.slurm import LocalTransport, SlurmExecutor, SSHTransport
+from oscar.executors.base import SyncRunner
+from oscar.executors.factory import concurrency_limits, make_executors
 from oscar.jobs.dispatcher import Dispatcher
 from oscar.jobs.store import JobStore
 from oscar.models.storage import MinIOProvider
-from oscar.registry.base import Registry
-from oscar.registry.kubernetes import KubernetesRegistry
-from oscar.registry.sqlite import SQLiteRegistry
+from oscar.registry.factory import make_registry
+from oscar.services import ServiceManager
 from oscar.settings import Settings
-from oscar.storage.base import ServiceStorage
 from oscar.storage.embedded.provider import EmbeddedStorage
 from oscar.storage.embedded.server import S3App
-from oscar.storage.embedded.store import ObjectStore
-from oscar.storage.minio import MinIOStorage
+from oscar.storage.factory import make_storage
 
 
 def default_store(settings: Settings, admin: AdminCredentials) -> MinIOProvider:
@@ -54,126 +49,65 @@ def default_store(settings: Settings, admin: AdminCredentials) -> MinIOProvider:
     )
 
 
-def kubernetes_client(settings: Settings) -> Any:
-    """An API client from the kubeconfig, or the in-cluster configuration; ensures the services
-    namespace exists."""
-    try:
-        from kubernetes import client, config
-    except ImportError:
-        raise ConfigurationError(
-            "the Kubernetes executor/registry needs `pip install 'oscar[kubernetes]'`"
-        ) from None
-    try:
-        if settings.kubeconfig:
-            api = config.new_client_from_config(config_file=str(settings.kubeconfig))
-        else:
-            config.load_incluster_config()
-            api = client.ApiClient()
-    except Exception as exc:
-        raise ConfigurationError(f"cannot configure the Kubernetes client: {exc}") from None
-    core = client.CoreV1Api(api)
-    try:
-        core.create_namespace({"metadata": {"name": settings.services_namespace}})
-    except client.exceptions.ApiException as exc:
-        if exc.status not in (403, 409):  # exists already, or we may not create namespaces
-            raise ConfigurationError(f"cannot reach the Kubernetes API: {exc.reason}") from None
-    except Exception as exc:
-        raise ConfigurationError(f"cannot reach the Kubernetes API: {exc}") from None
-    return api
-
-
-def ensure_minio_secret(api: Any, namespace: str, store: MinIOProvider) -> None:
-    """The Secret `minio` (accessKey, secretKey) that upstream Jobs mount for `minio.default`."""
-    from kubernetes import client
-
-    core = client.CoreV1Api(api)
-    body = {
-        "metadata": {"name": "minio", "namespace": namespace},
-        "stringData": {"accessKey": store.access_key, "secretKey": store.secret_key},
-    }
-    try:
-        core.create_namespaced_secret(namespace, body)
-    except client.exceptions.ApiException as exc:
-        if exc.status != 409:
-            raise
-        core.replace_namespaced_secret("minio", namespace, body)
-
-
-def hpc_executor(settings: Settings, store: MinIOProvider) -> SlurmExecutor | None:
-    """The Slurm executor when `OSCAR_HPC_EXECUTOR=slurm`."""
-    if settings.hpc_executor != "slurm":
+def _kubernetes(settings: Settings) -> Any:
+    """The Kubernetes API client when any backend needs one (no request is made here)."""
+    uses = (settings.executor, settings.registry, settings.serverless_backend)
+    if "kubernetes" not in uses and "knative" not in uses:
         return None
-    env = {"SLURM_CONF": str(settings.slurm_conf)} if settings.slurm_conf else {}
-    transport = (
-        SSHTransport(settings.slurm_ssh_host, env)
-        if settings.slurm_ssh_host
-        else LocalTransport(env)
-    )
-    return SlurmExecutor(settings.data_dir / "slurm-jobs", store, transport, settings.job_timeout)
+    from oscar.executors.kube import api_client
+
+    return api_client(settings.kubeconfig)
 
 
-def create_app(
-    settings: Settings,
-    *,
-    registry: Registry | None = None,
-    admin: AdminCredentials | None = None,
-) -> FastAPI:
-    """Build the API for `settings`; `registry` and `admin` default to the embedded ones.
+def create_app(settings: Settings, *, admin: AdminCredentials | None = None) -> FastAPI:
+    """Build the API for `settings`; `admin` defaults to the configured or generated one.
 
     The embedded S3 endpoint is built alongside and stored as `app.state.s3_app`; `oscar serve`
     serves it on its own port in the same event loop.
     """
     ensure_data_dir(settings.data_dir)
     admin = admin or load_admin_credentials(settings)
-    kube = (
-        kubernetes_client(settings)
-        if "kubernetes" in (settings.executor, settings.registry)
-        else None
-    )
-    if registry is None:
-        registry = (
-            KubernetesRegistry(kube, settings.services_namespace)
-            if settings.registry == "kubernetes"
-            else SQLiteRegistry(settings.registry_path)
-        )
+    kube = _kubernetes(settings)
+    registry = make_registry(settings, kube)
     store = default_store(settings, admin)
     job_store = JobStore(settings.jobs_path)
-    executor: Executor = (
-        KubernetesExecutor(kube, settings.services_namespace, settings.job_timeout)
-        if settings.executor == "kubernetes"
-        else LocalExecutor(settings.data_dir / "jobs", store, settings.job_timeout)
-    )
+    cloud, hpc = make_executors(settings, store, kube)
     dispatcher = Dispatcher(
         job_store,
         registry,
-        executor,
-        settings.max_concurrent_jobs,
-        hpc=hpc_executor(settings, store),
+        cloud,
+        hpc=hpc,
+        limits=concurrency_limits(settings, cloud, hpc),
+        job_timeout=settings.job_timeout,
+        queue_timeout=settings.queue_timeout,
     )
-    objects: ObjectStore | None = None
-    storage: ServiceStorage
-    if settings.storage == "minio":
-        if not settings.minio_endpoint or settings.events_token is None:
-            raise ConfigurationError(
-                "OSCAR_STORAGE=minio needs OSCAR_MINIO_ENDPOINT and OSCAR_EVENTS_TOKEN"
-            )
-        storage = MinIOStorage(store, registry)
-    else:
-        objects = ObjectStore(settings.data_dir / "s3")
-        storage = EmbeddedStorage(objects, registry, dispatcher)
-    if kube is not None and settings.executor == "kubernetes":
-        ensure_minio_secret(kube, settings.services_namespace, store)
-    knative = (
-        KnativeBackend(kube, settings.services_namespace)
-        if settings.serverless_backend == "knative"
-        else None
-    )
+    storage, objects = make_storage(settings, store, registry, dispatcher)
+    knative = None
+    if settings.serverless_backend == "knative":
+        from oscar.executors.knative import KnativeBackend
+
+        knative = KnativeBackend(kube, settings.services_namespace)
+    sync_runner = knative if knative is not None else cloud
     state = AppState(
-        settings, registry, admin, store, job_store, executor, dispatcher, storage, knative
+        settings=settings,
+        registry=registry,
+        admin=admin,
+        default_store=store,
+        job_store=job_store,
+        dispatcher=dispatcher,
+        services=ServiceManager(registry, storage, dispatcher, job_store, knative),
+        storage=storage,
+        sync_runner=sync_runner if isinstance(sync_runner, SyncRunner) else None,
     )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if kube is not None and settings.executor == "kubernetes":
+            import asyncio
+
+            from oscar.executors.kube import provision
+
+            await asyncio.to_thread(provision, kube, settings.services_namespace, store)
         await dispatcher.start()
         yield
         await dispatcher.stop()

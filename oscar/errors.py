@@ -58,3 +58,53 @@ class BadRequestError(OscarError):
 
 class ForbiddenError(OscarError):
     """The caller is authenticated but may not act on this object."""
+
+
+class TooManyRequestsError(OscarError):
+    """The backend is at its concurrency limit and the request waited as long as it may."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class BackendError(OscarError):
+    """A backend (Kubernetes, Slurm, an object store) failed or refused; carries the cause."""
+
+
+class BackendUnavailableError(BackendError):
+    """A backend cannot be reached right now; the same call may work later (`retry_after` s)."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class BackendTimeoutError(BackendError):
+    """A backend did not answer in time."""
+
+
+class StorageError(BackendError):
+    """The object store refused or failed an operation (bucket setup, policies, events)."""
+
+
+class ExecutorError(BackendError):
+    """A backend command failed: the command, its exit code, stdout and stderr."""
+
+    def __init__(
+        self,
+        message: str,
+        argv: list[str] | None = None,
+        exit_code: int | None = None,
+        stdout: str = "",
+        stderr: str = "",
+    ) -> None:
+        self.argv = list(argv or [])
+        self.exit_code = exit_code
+        self.stdout = stdout
+        self.stderr = stderr
+        super().__init__(message)
+
+
+class NotSupportedError(OscarError):
+    """The configured backend does not offer this operation (e.g. synchronous runs on HPC)."""

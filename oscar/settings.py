@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -100,17 +100,45 @@ class Settings(BaseSettings):
     )
 
     # --- Jobs ----------------------------------------------------------------------------------
-    max_concurrent_jobs: int = Field(
-        default_factory=lambda: max(1, os.cpu_count() or 1),
+    max_concurrent_jobs: int | None = Field(
+        None,
         gt=0,
-        description="Jobs the local executor runs at once (OSCAR_MAX_CONCURRENT_JOBS); the rest "
-        "wait as Pending.",
+        description="Jobs the cloud executor holds at once, counting synchronous runs "
+        "(OSCAR_MAX_CONCURRENT_JOBS); the rest wait as Pending. Default: twice the cores for "
+        "the local executor, 500 for Kubernetes.",
+    )
+    hpc_max_concurrent_jobs: int | None = Field(
+        None,
+        gt=0,
+        description="Jobs the HPC executor holds at once, queued in Slurm or running "
+        "(OSCAR_HPC_MAX_CONCURRENT_JOBS). Default: 200.",
     )
     job_timeout: float = Field(
-        3600.0, gt=0, description="Seconds a job's script may run (OSCAR_JOB_TIMEOUT)."
+        3600.0,
+        gt=0,
+        description="Seconds a job's script may run, counted from when it starts running "
+        "(OSCAR_JOB_TIMEOUT).",
+    )
+    queue_timeout: float | None = Field(
+        None,
+        gt=0,
+        description="Seconds a job may wait before it runs, queued here or in its backend; "
+        "past it the job is cancelled and Failed (OSCAR_QUEUE_TIMEOUT). Unset: no bound.",
     )
     sync_timeout: float = Field(
         300.0, gt=0, description="Seconds a synchronous `/run` call may take (OSCAR_SYNC_TIMEOUT)."
+    )
+    sync_queue_wait: float = Field(
+        10.0,
+        ge=0,
+        description="Seconds a `/run` call waits for a free slot of its backend before it is "
+        "answered 429 with Retry-After (OSCAR_SYNC_QUEUE_WAIT).",
+    )
+    job_cgroups: bool = Field(
+        True,
+        description="Run each local job in a cgroup v2 of its own when the host allows it, so "
+        "that everything it starts is killed with it; otherwise jobs are tracked by an "
+        "environment marker (OSCAR_JOB_CGROUPS).",
     )
 
     # --- Identity ----------------------------------------------------------------------------
@@ -176,6 +204,14 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [g.strip() for g in value.split(",") if g.strip()]
         return value
+
+    @model_validator(mode="after")
+    def _minio_needs_endpoint_and_token(self) -> Settings:
+        if self.storage == "minio" and (not self.minio_endpoint or self.events_token is None):
+            raise ValueError(
+                "OSCAR_STORAGE=minio needs OSCAR_MINIO_ENDPOINT and OSCAR_EVENTS_TOKEN"
+            )
+        return self
 
     @field_validator("log_level")
     @classmethod

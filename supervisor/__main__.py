@@ -18,6 +18,7 @@ from supervisor.errors import EventError, SupervisorError
 from supervisor.events import decode_event_payload
 from supervisor.logs import configure
 from supervisor.pipeline import run_job
+from supervisor.runner import become_subreaper
 
 log = logging.getLogger("supervisor")
 
@@ -61,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"oscar-supervisor {__version__}")
         return 0
     env = dict(os.environ)
+    become_subreaper()  # detached processes of the script re-parent here and are reaped
     configure(env.get("LOG_LEVEL", "INFO").upper() if env.get("LOG_LEVEL") else "INFO")
     try:
         config = load_config(env)

@@ -18,6 +18,10 @@ pytest_plugins = [
     "tests.services.minio",
     "tests.services.slurm",
     "tests.services.webdav",
+    # Backends under the executor contract tests (after the servers they use).
+    "tests.fixtures.harness_local",
+    "tests.fixtures.harness_slurm",
+    "tests.fixtures.harness_kubernetes",
 ]
 
 

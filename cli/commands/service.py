@@ -196,7 +196,10 @@ def logs_list(
         for job_name, details in jobs.items()
         if wanted is None or str(details.get("status", "")).lower() in wanted
     ]
-    show(rows, output, ["name", "status", "creation_time", "start_time", "finish_time"])
+    columns = ["name", "status", "creation_time", "start_time", "finish_time"]
+    # Beyond upstream's table: where the job runs and why it waits or failed.
+    columns += ["backend", "backend_id", "waiting_reason", "reason"]
+    show(rows, output, columns)
 
 
 @logs_app.command("get")
@@ -207,6 +210,9 @@ def logs_get(
     timestamps: Annotated[
         bool, typer.Option("--timestamps", "-t", help="Keep timestamps.")
     ] = False,
+    tail: Annotated[
+        int | None, typer.Option("--tail", min=0, help="Only the last N lines.")
+    ] = None,
     cluster: ClusterOption = None,
     config: ConfigOption = DEFAULT_CONFIG,
     debug: DebugOption = False,
@@ -223,7 +229,10 @@ def logs_get(
         text = client.request(
             "GET",
             f"/system/logs/{name}/{job_name}",
-            params={"timestamps": "true"} if timestamps else {},
+            params={
+                **({"timestamps": "true"} if timestamps else {}),
+                **({"tail": str(tail)} if tail is not None else {}),
+            },
         ).text
     typer.echo(text, nl=False)
 

@@ -66,6 +66,7 @@ def require_service_access(
     404 when the service does not exist (checked before the token, as upstream does).
     """
     service = state.registry.get(name)  # ServiceNotFoundError -> 404, whoever asks
+    request.state.service = service  # read once: the route needs it too
     if (principal := _admin_from(state, basic)) is not None:
         return _remember(request, principal)
     if bearer is not None and token_matches(bearer.credentials, service.token):

@@ -2,26 +2,42 @@
 
 from __future__ import annotations
 
+import logging
+import math
+
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from oscar.errors import (
+    BackendError,
+    BackendTimeoutError,
+    BackendUnavailableError,
     BadRequestError,
     ForbiddenError,
     InvalidServiceError,
+    NotSupportedError,
     OscarError,
     ServiceExistsError,
     ServiceNotFoundError,
+    TooManyRequestsError,
 )
 from oscar.models.validation import format_loc
 
+log = logging.getLogger("oscar.api")
+
+# Most specific first: the first matching type decides.
 _STATUS: dict[type[OscarError], int] = {
     InvalidServiceError: status.HTTP_400_BAD_REQUEST,
     BadRequestError: status.HTTP_400_BAD_REQUEST,
     ForbiddenError: status.HTTP_403_FORBIDDEN,
     ServiceNotFoundError: status.HTTP_404_NOT_FOUND,
     ServiceExistsError: status.HTTP_409_CONFLICT,
+    TooManyRequestsError: status.HTTP_429_TOO_MANY_REQUESTS,
+    NotSupportedError: status.HTTP_501_NOT_IMPLEMENTED,
+    BackendUnavailableError: status.HTTP_503_SERVICE_UNAVAILABLE,
+    BackendTimeoutError: status.HTTP_504_GATEWAY_TIMEOUT,
+    BackendError: status.HTTP_502_BAD_GATEWAY,
 }
 
 
@@ -34,7 +50,19 @@ def _oscar_error(_: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, InvalidServiceError):
         body["detail"] = "The service specification is not valid: " + str(exc)
         body["errors"] = [{"field": e.field, "message": e.message} for e in exc.errors]
-    return JSONResponse(body, status_code=code)
+    headers = {}
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
+    if code >= 500:
+        log.warning("%s answered %d: %s", type(exc).__name__, code, exc)
+    return JSONResponse(body, status_code=code, headers=headers)
+
+
+def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    # A bug of ours: the traceback goes to the server log, never to the caller.
+    log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    return JSONResponse({"detail": "internal error (see the server log)"}, status_code=500)
 
 
 def _request_validation_error(_: Request, exc: Exception) -> JSONResponse:
@@ -49,3 +77,4 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(OscarError, _oscar_error)
     # Upstream answers malformed requests with 400, not FastAPI's 422.
     app.add_exception_handler(RequestValidationError, _request_validation_error)
+    app.add_exception_handler(Exception, _unexpected_error)

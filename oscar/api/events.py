@@ -8,6 +8,7 @@ an event once it is durable here. Redelivered events are recognised and not run 
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -17,6 +18,7 @@ from urllib.parse import unquote_plus
 from fastapi import APIRouter, Header, HTTPException, Request, status
 
 from oscar.api.deps import State
+from oscar.api.state import AppState
 from oscar.events.router import matching_services
 
 log = logging.getLogger("oscar.events")
@@ -35,10 +37,15 @@ async def minio_events(
     if expected is None or not hmac.compare_digest(token, expected.get_secret_value()):
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a valid events token is required")
     try:
-        event = json.loads(await request.body())
+        event = await asyncio.to_thread(json.loads, await request.body())
         records = event.get("Records") or []
     except (ValueError, AttributeError):
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "the body is not a MinIO event") from None
+    return {"jobs": await asyncio.to_thread(_accept, state, event, records)}
+
+
+def _accept(state: AppState, event: dict[str, Any], records: list[Any]) -> list[str]:
+    """Record the jobs of every object-created record (blocking: registry, fsynced writes)."""
     services = state.registry.list()
     accepted = []
     for record in records:
@@ -56,4 +63,4 @@ async def minio_events(
             job = state.dispatcher.submit(service.name, json.dumps(single), dedup=dedup)
             if job is not None:
                 accepted.append(job.name)
-    return {"jobs": accepted}
+    return accepted

@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+from collections.abc import Awaitable
+from typing import TypeVar
 
 from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import PlainTextResponse
 
 from oscar.api.deps import ServicePrincipal, State
+from oscar.api.state import AppState
+from oscar.errors import NotSupportedError
+from oscar.executors.base import SyncResult
+from oscar.models.job import Job
+from oscar.models.service import Service
 
 log = logging.getLogger("oscar.invoke")
 router = APIRouter(tags=["invocation"])
+T = TypeVar("T")
+# How often a synchronous run checks whether its client is still there.
+DISCONNECT_CHECK_SECONDS = 0.25
 
 
 @router.post(
@@ -23,39 +35,75 @@ router = APIRouter(tags=["invocation"])
 async def create_job(name: str, request: Request, state: State, _: ServicePrincipal) -> Response:
     """Record a job for the body (a storage event or any data) and start it; 201 once durable."""
     body = await request.body()
-    job = state.dispatcher.submit(name, body.decode("utf-8", errors="replace"))
+    job = await asyncio.to_thread(_submit, state, name, body)
     headers = {"X-Oscar-Job-Name": job.name} if job else {}
     return Response(status_code=status.HTTP_201_CREATED, headers=headers)
+
+
+def _submit(state: AppState, name: str, body: bytes) -> Job | None:
+    # Decoding a body of many MiB takes a while too: all of it happens off the event loop.
+    return state.dispatcher.submit(name, body.decode("utf-8", errors="replace"))
+
+
+class _ClientGoneError(Exception):
+    """The client of a synchronous call disconnected before the answer."""
+
+
+async def _while_connected(request: Request, work: Awaitable[T]) -> T:
+    """Await `work`, cancelling it (and so stopping the run) if the client disconnects."""
+    task = asyncio.ensure_future(work)
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=DISCONNECT_CHECK_SECONDS)
+            if done:
+                return task.result()
+            if await request.is_disconnected():
+                raise _ClientGoneError
+    finally:
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
 
 
 @router.post(
     "/run/{name}",
     response_class=PlainTextResponse,
     summary="Run the service synchronously and return its output",
-    responses={401: {"description": "Bad token"}, 404: {"description": "Unknown service"}},
+    responses={
+        401: {"description": "Bad token"},
+        404: {"description": "Unknown service"},
+        429: {"description": "Every slot of the backend is busy (see Retry-After)"},
+        501: {"description": "No backend here answers synchronously"},
+    },
 )
 async def run_service(name: str, request: Request, state: State, _: ServicePrincipal) -> Response:
     """Run the supervisor on the body as an UNKNOWN event and return its response.
 
     As upstream: a non-JSON body is base64-decoded into the input file; with one output file the
     answer is that file in base64, with several a base64 zip, with none the script's output.
+    At most the backend's concurrency runs at once (jobs included); a call waits
+    `OSCAR_SYNC_QUEUE_WAIT` seconds for a slot, then gets 429. A client that disconnects
+    cancels its run.
     """
-    service = state.registry.get(name)
+    runner = state.sync_runner
+    if runner is None:
+        raise NotSupportedError("no backend of this cluster runs services synchronously")
+    service: Service = request.state.service
     body = await request.body()
-    if state.knative is not None:
-        answer = await state.knative.call(name, body, state.settings.sync_timeout)
-        return Response(
-            answer.content,
-            status_code=answer.status_code,
-            media_type=answer.headers.get("content-type", "text/plain"),
-        )
-    code, output, log_text = await state.executor.run_sync(
-        service, body, state.settings.sync_timeout
-    )
-    if code != 0:
-        tail = "\n".join(log_text.splitlines()[-20:])
-        log.info("sync run failed", extra={"service": name, "exit_code": code})
+    settings = state.settings
+    async with state.dispatcher.sync_slot(runner.backend, settings.sync_queue_wait):
+        try:
+            result: SyncResult = await _while_connected(
+                request, runner.run_sync(service, body, settings.sync_timeout)
+            )
+        except _ClientGoneError:
+            log.info("sync run cancelled: the client disconnected", extra={"service": name})
+            return Response(status_code=499)
+    if result.exit_code != 0:
+        tail = "\n".join(result.log.splitlines()[-20:])
+        log.info("sync run failed", extra={"service": name, "exit_code": result.exit_code})
         return PlainTextResponse(
-            f"the service failed (exit code {code}):\n{tail}\n", status_code=502
+            f"the service failed (exit code {result.exit_code}):\n{tail}\n", status_code=502
         )
-    return Response(output, media_type="text/plain; charset=utf-8")
+    return Response(result.output, media_type="text/plain; charset=utf-8")

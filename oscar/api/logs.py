@@ -20,12 +20,17 @@ def _stamp(moment: datetime | None) -> str | None:
 
 
 def _summary(job: Job) -> dict[str, Any]:
+    # Upstream's three times, then ours: when the job (last) entered the queue, the backend's
+    # handle (pid, Kubernetes Job, Slurm id) and why submitted work has not started yet.
     return {
         "status": job.status.value,
         "creation_time": _stamp(job.created),
-        "start_time": _stamp(job.started),
-        "finish_time": _stamp(job.finished),
+        "start_time": _stamp(job.started_at),
+        "finish_time": _stamp(job.finished_at),
+        "queued_time": _stamp(job.queued_at),
         "backend": job.backend,
+        "backend_id": job.backend_id,
+        "waiting_reason": job.waiting_reason,
         "exit_code": job.exit_code,
         "reason": job.reason,
     }
@@ -67,11 +72,16 @@ def _job_of(state: State, name: str, job_name: str) -> Job:
 
 @router.get("/{name}/{job_name}", response_class=PlainTextResponse, summary="A job's log")
 def job_logs(
-    name: str, job_name: str, state: State, _: AdminPrincipal, timestamps: bool = False
+    name: str,
+    job_name: str,
+    state: State,
+    _: AdminPrincipal,
+    timestamps: bool = False,
+    tail: Annotated[int | None, Query(ge=0, description="only the last N lines")] = None,
 ) -> str:
     """The job's log text; with `timestamps=false` the leading timestamps are dropped."""
     job = _job_of(state, name, job_name)
-    text = state.dispatcher.executor_for(job).logs(job)
+    text = state.dispatcher.logs(job, tail)
     if timestamps:
         return text
     lines = []

@@ -1,9 +1,15 @@
-"""Service routes: create, list, read, update and delete service definitions."""
+"""Service routes: create, list, read, update and delete service definitions.
+
+The routes parse, authenticate and authorise; `ServiceManager` (`state.services`) does the
+work across registry, storage and backends, undoing it when a step fails. Routes are plain
+`def`: the manager blocks, so FastAPI runs them in its thread pool.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
-import logging
+from functools import partial
 from typing import Annotated, Any
 
 import yaml
@@ -11,13 +17,11 @@ from fastapi import APIRouter, Depends, Request, Response, status
 
 from oscar.api.deps import AdminPrincipal, ServicePrincipal, State
 from oscar.auth.principal import Principal
-from oscar.auth.tokens import new_service_token
 from oscar.errors import BadRequestError, ForbiddenError
 from oscar.models.service import Service
 from oscar.models.storage import MinIOProvider
 from oscar.models.validation import parse_service
 
-log = logging.getLogger("oscar.services")
 router = APIRouter(prefix="/system/services", tags=["services"])
 
 HIDDEN = "hidden"
@@ -29,18 +33,24 @@ _SERVICE_BODY = {
 }
 
 
-async def service_document(request: Request) -> Any:
-    """The request body decoded as JSON (whatever its label) or, when labelled so, YAML."""
-    raw = await request.body()
-    if not raw.strip():
-        raise BadRequestError("the request body is empty: send the service definition as JSON")
-    content_type = request.headers.get("content-type", "")
+def _decode(raw: bytes, content_type: str) -> Any:
     try:
         if "yaml" in content_type:
             return yaml.safe_load(raw)
         return json.loads(raw)
     except (ValueError, yaml.YAMLError) as exc:
         raise BadRequestError(f"the request body is not valid JSON: {exc}") from None
+
+
+async def service_document(request: Request) -> Any:
+    """The request body decoded as JSON (whatever its label) or, when labelled so, YAML.
+
+    Decoding a large definition takes a while: it runs in a worker thread, off the event loop.
+    """
+    raw = await request.body()
+    if not raw.strip():
+        raise BadRequestError("the request body is empty: send the service definition as JSON")
+    return await asyncio.to_thread(_decode, raw, request.headers.get("content-type", ""))
 
 
 Document = Annotated[Any, Depends(service_document)]
@@ -60,13 +70,8 @@ def public_view(service: Service, default_store: MinIOProvider) -> Service:
     return view
 
 
-def _stored_form(service: Service) -> Service:
-    # minio.default is always the cluster's own store; a copy sent by a client is not kept.
-    service.storage_providers.minio.pop("default", None)
-    return service
-
-
 def _check_owner(principal: Principal, existing: Service) -> None:
+    """The authorisation rule of updates and deletes: admins, or the service's owner."""
     if not principal.is_admin and existing.owner != principal.owner_id:
         raise ForbiddenError(f"you do not own service '{existing.name}'")
 
@@ -81,14 +86,9 @@ def _check_owner(principal: Principal, existing: Service) -> None:
 )
 def create_service(document: Document, state: State, principal: AdminPrincipal) -> Response:
     """Validate and store a new service; a 64-hex-character token is generated for it."""
-    service = _stored_form(parse_service(document))
-    service.token = new_service_token()
+    service = parse_service(document)
     service.owner = principal.owner_id
-    state.registry.create(service)
-    state.storage.setup_service(service)
-    if state.knative is not None:
-        state.knative.apply(service)
-    log.info("service created", extra={"service": service.name, "owner": service.owner})
+    state.services.create(service)
     return Response(status_code=status.HTTP_201_CREATED)
 
 
@@ -118,20 +118,8 @@ def update_service(document: Document, state: State, principal: AdminPrincipal) 
     A secret sent with an empty value keeps its stored value (so a definition read back from
     the API, with secrets blanked, can be sent again unchanged); omit a key to remove it.
     """
-    service = _stored_form(parse_service(document))
-    existing = state.registry.get(service.name)
-    _check_owner(principal, existing)
-    service.token = existing.token
-    service.owner = existing.owner
-    service.environment.secrets = {
-        key: value or existing.environment.secrets.get(key, "")
-        for key, value in service.environment.secrets.items()
-    }
-    state.registry.update(service)
-    state.storage.setup_service(service)
-    if state.knative is not None:
-        state.knative.apply(service)
-    log.info("service updated", extra={"service": service.name})
+    service = parse_service(document)
+    state.services.update(service, authorize=partial(_check_owner, principal))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -142,17 +130,8 @@ def update_service(document: Document, state: State, principal: AdminPrincipal) 
     summary="Delete a service",
 )
 def delete_service(name: str, state: State, principal: AdminPrincipal) -> Response:
-    """Remove a service definition."""
-    existing = state.registry.get(name)
-    _check_owner(principal, existing)
-    state.registry.delete(name)
-    state.storage.teardown_service(existing)
-    if state.knative is not None:
-        state.knative.delete(name)
-    # Its jobs go with it (running ones are stopped), as their records and logs would dangle.
-    for job in state.job_store.list(name):
-        state.dispatcher.delete(job)
-    log.info("service deleted", extra={"service": name})
+    """Remove a service with its buckets, Knative service and jobs."""
+    state.services.delete(name, authorize=partial(_check_owner, principal))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

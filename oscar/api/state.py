@@ -1,14 +1,14 @@
-"""What every request handler may reach: settings, registry, admin identity, default store."""
+"""What every request handler may reach, built once by `create_app` (`app.state.oscar`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from fastapi import Request
 
 from oscar.auth.basic import AdminCredentials
-from oscar.executors.base import Executor
-from oscar.executors.knative import KnativeBackend
+from oscar.executors.base import SyncRunner
 from oscar.jobs.dispatcher import Dispatcher
 from oscar.jobs.store import JobStore
 from oscar.models.storage import MinIOProvider
@@ -16,20 +16,25 @@ from oscar.registry.base import Registry
 from oscar.settings import Settings
 from oscar.storage.base import ServiceStorage
 
+if TYPE_CHECKING:
+    from oscar.services import ServiceManager
 
-@dataclass
+
+@dataclass(kw_only=True)
 class AppState:
-    """Per-application state, built by `create_app` and stored on `app.state.oscar`."""
+    """Per-application state: settings, the admin identity, the default store's credentials,
+    the registry, job records, the dispatcher, service management, storage, and the runner of
+    synchronous calls (None when no backend can answer synchronously)."""
 
     settings: Settings
     registry: Registry
     admin: AdminCredentials
     default_store: MinIOProvider
     job_store: JobStore
-    executor: Executor
     dispatcher: Dispatcher
+    services: ServiceManager
     storage: ServiceStorage
-    knative: KnativeBackend | None = None
+    sync_runner: SyncRunner | None = None
 
 
 def get_state(request: Request) -> AppState:

@@ -3,15 +3,22 @@
 With `OSCAR_SERVERLESS_BACKEND=knative`, each service gets a ksvc `<name>` (cluster-local,
 min/max scale from `synchronous`, `containerConcurrency: 1`) whose container runs upstream's
 watchdog, which pipes each request body to the supervisor; `/run/<name>` reverse-proxies the
-request to the ksvc's URL and returns its answer.
+request to the ksvc's URL and returns its answer (`run_sync`: this backend is a `SyncRunner`).
+The ksvc's URL is read with the blocking Kubernetes client in a worker thread, never on the
+event loop; Kubernetes errors leave as `oscar.errors` types (`kube.call`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
 import httpx
 
+from oscar.errors import BackendTimeoutError, BackendUnavailableError
+from oscar.executors import kube
+from oscar.executors.base import SyncResult, SyncRunner
 from oscar.executors.kubernetes_job import (
     CONFIG_DIR,
     CONTAINER_NAME,
@@ -78,55 +85,72 @@ def ksvc_manifest(service: Service, namespace: str, base_path: str = "/") -> dic
     }
 
 
-class KnativeBackend:
-    """Creates, deletes and calls the ksvc of each service."""
+class KnativeBackend(SyncRunner):
+    """Creates, deletes and calls the ksvc of each service.
+
+    Synchronous runs do not share the Kubernetes executor's concurrency limit (`backend` is
+    ''): they run in the ksvc's own pods, which Knative scales between `min_scale` and
+    `max_scale` and queues requests for (`containerConcurrency: 1`), so holding a Job slot
+    for them would only starve asynchronous jobs.
+    """
+
+    backend = ""
 
     def __init__(self, api_client: Any, namespace: str) -> None:
         from kubernetes import client
 
         self._custom = client.CustomObjectsApi(api_client)
-        self._errors = client.exceptions.ApiException
         self.namespace = namespace
+
+    def _call(self, verb: str, name: str, method: Any, *args: Any) -> Any:
+        what = f"Knative Service {self.namespace}/{name}"
+        return kube.call(verb, what, method, GROUP, VERSION, self.namespace, PLURAL, *args)
 
     def apply(self, service: Service) -> None:
         """Create or replace the service's ksvc."""
+        name = service.name
         body = ksvc_manifest(service, self.namespace)
         try:
-            self._custom.create_namespaced_custom_object(
-                GROUP, VERSION, self.namespace, PLURAL, body
-            )
-        except self._errors as exc:
-            if exc.status != 409:
-                raise
-            current = self._custom.get_namespaced_custom_object(
-                GROUP, VERSION, self.namespace, PLURAL, service.name
-            )
+            self._call("create", name, self._custom.create_namespaced_custom_object, body)
+        except kube.ConflictError:
+            current = self._call("read", name, self._custom.get_namespaced_custom_object, name)
             body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
-            self._custom.replace_namespaced_custom_object(
-                GROUP, VERSION, self.namespace, PLURAL, service.name, body
-            )
+            self._call("replace", name, self._custom.replace_namespaced_custom_object, name, body)
 
     def delete(self, name: str) -> None:
         """Delete the ksvc (absent is fine)."""
-        try:
-            self._custom.delete_namespaced_custom_object(
-                GROUP, VERSION, self.namespace, PLURAL, name
-            )
-        except self._errors as exc:
-            if exc.status != 404:
-                raise
+        with contextlib.suppress(kube.NotFoundError):
+            self._call("delete", name, self._custom.delete_namespaced_custom_object, name)
 
     def url(self, name: str) -> str:
-        """Where the ksvc answers: its `status.url`, else the cluster-local address."""
-        ksvc = self._custom.get_namespaced_custom_object(
-            GROUP, VERSION, self.namespace, PLURAL, name
-        )
+        """Where the ksvc answers: its `status.url`, else the cluster-local address (blocking)."""
+        ksvc = self._call("read", name, self._custom.get_namespaced_custom_object, name)
         return str(
             (ksvc.get("status") or {}).get("url")
             or f"http://{name}.{self.namespace}.svc.cluster.local"
         )
 
-    async def call(self, name: str, body: bytes, timeout: float) -> httpx.Response:
-        """POST the body to the ksvc and return its answer (upstream's reverse proxy)."""
+    async def _post(self, name: str, body: bytes, timeout: float) -> httpx.Response:
+        """POST the body to the ksvc (upstream's reverse proxy); its URL is read off the loop."""
+        url = await asyncio.to_thread(self.url, name)
         async with httpx.AsyncClient(timeout=timeout) as http:
-            return await http.post(self.url(name), content=body)
+            try:
+                return await http.post(url, content=body)
+            except httpx.TimeoutException as exc:
+                raise BackendTimeoutError(
+                    f"the Knative Service {name} did not answer within {timeout:g}s"
+                ) from exc
+            except httpx.TransportError as exc:
+                raise BackendUnavailableError(
+                    f"cannot reach the Knative Service {name} at {url}: {exc}"
+                ) from exc
+
+    async def run_sync(self, service: Service, body: bytes, timeout: float) -> SyncResult:
+        """POST the body to the service's ksvc: exit code 0 for a 2xx answer, else 1 (the
+        HTTP status and the answer are in the log); the output is the answer's body."""
+        answer = await self._post(service.name, body, timeout)
+        if answer.is_success:
+            return SyncResult(0, answer.content, "")
+        text = answer.content.decode("utf-8", errors="replace")
+        log = f"the Knative Service answered HTTP {answer.status_code}\n{text}"
+        return SyncResult(1, answer.content, log)

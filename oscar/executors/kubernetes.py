@@ -1,139 +1,341 @@
-"""Kubernetes executor: one `batch/v1` Job per event, exactly as upstream (§4).
+"""Kubernetes executor: one `batch/v1` Job per job, as upstream (reference §4).
 
-Completion is followed with a watch on the Job (no polling loop); logs come from the Job's Pod,
-container `oscar-container`. Deleting a job deletes its Pods (foreground propagation).
+`submit` creates the Job and returns its name, the handle. `poll` answers for every job in
+flight with one label-selector list of their Jobs and one of their Pods (per 100 jobs), never
+a request per job; no thread waits and no watch runs per job. `cancel` and `cleanup` delete
+the Job and, at once rather than whenever the garbage collector gets to them, its Pods.
+
+Without Knative, a synchronous `/run` is a Job too: `run_sync` creates it, polls it from a
+small async loop until it ends or the timeout passes, returns its Pod's log, and deletes it.
+Every API call goes through `kube.call`, so errors leave as `oscar.errors` types.
 """
 
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import Callable
+import contextlib
+import logging
+import re
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Iterator
 from typing import Any
 
-from oscar.executors.base import Executor, JobResult
+from oscar.errors import BackendError, BackendUnavailableError
+from oscar.executors import kube
+from oscar.executors.base import Executor, Observation, SyncResult, SyncRunner
 from oscar.executors.interlink import is_virtual_node, to_interlink
-from oscar.executors.kubernetes_job import CONTAINER_NAME, job_manifest
-from oscar.models.job import Job
+from oscar.executors.kubernetes_job import CONTAINER_NAME, JOB_LABEL, job_manifest
+from oscar.models.job import Job, JobStatus, new_job_name
 from oscar.models.service import Service
 
+log = logging.getLogger("oscar.executors")
 
-class KubernetesExecutor(Executor):
-    """Submits Jobs to a Kubernetes API server and watches them."""
+#: The label Kubernetes puts on a Job's Pods.
+POD_JOB_LABEL = "job-name"
+GONE = "the Kubernetes Job no longer exists"
+DELETED = "the Kubernetes Job was deleted"
+# Names per set-based selector: 100 job names keep a list URL under ~7 KB, which proxies in
+# front of an API server accept (a longer one would be refused, not just slow).
+SELECTOR_CHUNK = 100
+_LABEL_VALUE = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
+# Container waiting reasons that only mean "starting": the pod's own message says more.
+_STARTING = frozenset({"ContainerCreating", "PodInitializing"})
+
+
+class KubernetesExecutor(Executor, SyncRunner):
+    """Submits Jobs to a Kubernetes API server and polls them in batches."""
 
     name = "kubernetes"
+    backend = "kubernetes"
+    poll_interval = 1.0
+    default_concurrency = 500
 
     def __init__(self, api_client: Any, namespace: str, timeout: float = 3600) -> None:
+        """`timeout` is given to each job's supervisor, which kills the script after it."""
+        super().__init__()
         from kubernetes import client
 
-        self._api = api_client
         self._batch = client.BatchV1Api(api_client)
         self._core = client.CoreV1Api(api_client)
-        self._errors = client.exceptions.ApiException
         self.namespace = namespace
         self.timeout = timeout
 
-    def _job_uuid(self, job: Job) -> str:
-        # Our job names are `<service>-<uuid4>`; the Job keeps the same name.
-        return (
-            job.name[len(job.service) + 1 :]
-            if job.name.startswith(job.service + "-")
-            else str(uuid.uuid4())
+    # --- the job lifecycle ---------------------------------------------------------------
+    def submit(self, job: Job, service: Service) -> str:
+        """Create the Job (an existing Job of that name is the same work, kept); return its name."""
+        return self._create(job, service, self.timeout)
+
+    def poll(self, handles: Collection[str]) -> dict[str, Observation]:
+        """What the Jobs and their Pods say, from one list of each per 100 handles."""
+        wanted = list(dict.fromkeys(handles))
+        answers = {
+            h: Observation(JobStatus.FAILED, reason=f"{h!r} is not a Kubernetes Job name")
+            for h in wanted
+            if not _LABEL_VALUE.fullmatch(h)
+        }
+        valid = [h for h in wanted if h not in answers]
+        jobs: dict[str, Any] = {}
+        pods: dict[str, list[Any]] = defaultdict(list)
+        for chunk in _chunks(valid, SELECTOR_CHUNK):
+            names = ",".join(chunk)
+            for item in self._list_jobs(f"{JOB_LABEL} in ({names})"):
+                jobs[item.metadata.name] = item
+            for pod in self._list_pods(f"{POD_JOB_LABEL} in ({names})"):
+                pods[(pod.metadata.labels or {}).get(POD_JOB_LABEL, "")].append(pod)
+        answers.update({h: observe(jobs.get(h), pods.get(h, [])) for h in valid})
+        return answers
+
+    def cancel(self, handle: str) -> None:
+        """Delete the Job and its Pods, queued or running; a Job already gone is fine."""
+        self._delete(handle)
+
+    def logs(self, job: Job, tail: int | None = None) -> str:
+        """The log of the Job's Pod, container `oscar-container` ('' before it ran)."""
+        pod = latest_pod(self._list_pods(f"{POD_JOB_LABEL}={job.backend_id or job.name}"))
+        if pod is None:
+            return ""
+        extra = {"tail_lines": tail} if tail is not None else {}
+        try:
+            text = kube.call(
+                "read",
+                f"the log of Pod {self.namespace}/{pod.metadata.name}",
+                self._core.read_namespaced_pod_log,
+                pod.metadata.name,
+                self.namespace,
+                container=CONTAINER_NAME,
+                **extra,
+            )
+        except kube.KubeError as exc:
+            # 404: the pod went away; 400: its container has not started (or never will).
+            if exc.status in (400, 404):
+                return ""
+            raise
+        return str(text or "")
+
+    def cleanup(self, job: Job) -> None:
+        """Delete the Job and its Pods (kept until now for the logs); absent is fine."""
+        self._delete(job.backend_id or job.name)
+
+    # --- synchronous runs ----------------------------------------------------------------
+    async def run_sync(self, service: Service, body: bytes, timeout: float) -> SyncResult:
+        """Run a Job on `body` and return its exit code and Pod log; the Job is deleted after,
+        also when the call is cancelled (the client went away) or times out."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        job = Job(
+            name=new_job_name(service.name),
+            service=service.name,
+            event=body.decode("utf-8", errors="replace"),
+            backend=self.name,
         )
+        creating = asyncio.ensure_future(asyncio.to_thread(self._create, job, service, timeout))
+        try:
+            # Shielded: a cancelled call must not leave the creation running unseen; the
+            # clean-up below waits for it before deleting.
+            await asyncio.shield(creating)
+            observed = await self._wait(job.name, deadline)
+            if observed is None:
+                reason = f"the run did not finish within the {timeout:g}s timeout"
+                return SyncResult(124, b"", reason)
+            text = await asyncio.to_thread(self.logs, job)
+            code = observed.exit_code
+            if code is None:
+                code = 0 if observed.status == JobStatus.SUCCEEDED else 1
+            if code != 0 and observed.reason:
+                text = f"{text.rstrip()}\n{observed.reason}\n".lstrip()
+            return SyncResult(code, text.encode(), text)
+        finally:
+            await asyncio.shield(self._discard_after(creating, job.name))
+
+    async def _wait(self, name: str, deadline: float) -> Observation | None:
+        """Poll one Job until it ends (its observation) or `deadline` passes (None)."""
+        loop = asyncio.get_running_loop()
+        interval = 0.1
+        while True:
+            try:
+                observed = (await asyncio.to_thread(self.poll, [name]))[name]
+            except BackendUnavailableError as exc:
+                log.warning("cannot poll synchronous run %s yet: %s", name, exc)
+            else:
+                if observed.terminal:
+                    return observed
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return None
+            await asyncio.sleep(min(interval, remaining))
+            interval = min(interval * 2, self.poll_interval)
+
+    async def _discard_after(self, creating: asyncio.Future[str], name: str) -> None:
+        with contextlib.suppress(Exception):
+            await creating  # its failure was reported by run_sync already
+        try:
+            await asyncio.to_thread(self._delete, name)
+        except BackendError as exc:
+            log.warning("could not delete the Job of synchronous run %s: %s", name, exc)
+
+    # --- API calls -----------------------------------------------------------------------
+    def _create(self, job: Job, service: Service, timeout: float) -> str:
+        manifest = job_manifest(
+            service, job.event, job.name, namespace=self.namespace, supervisor_timeout=timeout
+        )
+        if service.interlink_node_name and self._virtual_node(service.interlink_node_name):
+            manifest = to_interlink(manifest, service.interlink_node_name)
+        # Conflict: submitted before (by a control plane that stopped before recording the
+        # handle); that Job is this job's work, so it is followed, not started again.
+        with contextlib.suppress(kube.ConflictError):
+            kube.call(
+                "create",
+                f"Job {self.namespace}/{job.name}",
+                self._batch.create_namespaced_job,
+                self.namespace,
+                manifest,
+            )
+        return job.name
 
     def _virtual_node(self, name: str) -> bool:
         """Whether `name` is an interLink virtual node right now (checked at every submission,
         not only at start-up as upstream does, so nodes that join later are used)."""
         try:
-            node = self._core.read_node(name)
-        except self._errors as exc:
-            if exc.status == 404:
-                return False
-            raise
+            node = kube.call("read", f"node {name}", self._core.read_node, name)
+        except kube.NotFoundError:
+            return False
         return is_virtual_node(node.metadata.labels)
 
-    def submit(self, job: Job, service: Service) -> str:
-        """Create the Job (idempotent: an existing Job of that name is kept); return its name."""
-        manifest = job_manifest(service, job.event, self._job_uuid(job), namespace=self.namespace)
-        manifest["metadata"]["name"] = job.name
-        if service.interlink_node_name and self._virtual_node(service.interlink_node_name):
-            manifest = to_interlink(manifest, service.interlink_node_name)
-        try:
-            self._batch.create_namespaced_job(self.namespace, manifest)
-        except self._errors as exc:
-            if exc.status != 409:
-                raise
-        return job.name
-
-    def _wait(self, name: str) -> JobResult:
-        from kubernetes import watch
-
-        stream = watch.Watch()
-        try:
-            for event in stream.stream(
-                self._batch.list_namespaced_job,
-                self.namespace,
-                field_selector=f"metadata.name={name}",
-                timeout_seconds=int(self.timeout),
-            ):
-                status = event["object"].status
-                for condition in status.conditions or []:
-                    if condition.status != "True":
-                        continue
-                    if condition.type in ("Complete", "SuccessCriteriaMet"):
-                        return JobResult(0)
-                    if condition.type == "Failed":
-                        return JobResult(1, condition.message or condition.reason or "Job failed")
-        finally:
-            stream.stop()
-        return JobResult(124, "the Kubernetes Job did not finish within the timeout")
-
-    async def run(
-        self, job: Job, service: Service, started: Callable[[], None] = lambda: None
-    ) -> JobResult:
-        """Create the Job and wait (in a worker thread) until it completes or fails."""
-        name = await asyncio.to_thread(self.submit, job, service)
-        started()
-        return await asyncio.to_thread(self._wait, name)
-
-    async def run_sync(
-        self, service: Service, body: bytes, timeout: float
-    ) -> tuple[int, bytes, str]:
-        """Without Knative, a synchronous call is a Job whose log carries the response."""
-        job = Job(
-            name=f"{service.name}-{uuid.uuid4()}",
-            service=service.name,
-            event=body.decode("utf-8", errors="replace"),
-            backend=self.name,
+    def _list_jobs(self, selector: str) -> list[Any]:
+        return _all_pages(
+            "list",
+            f"Jobs in namespace {self.namespace}",
+            self._batch.list_namespaced_job,
+            self.namespace,
+            label_selector=selector,
         )
-        result = await asyncio.wait_for(self.run(job, service), timeout)
-        log = await asyncio.to_thread(self.logs, job)
-        return result.exit_code, log.encode(), log
 
-    def _pods(self, job: Job) -> list[Any]:
-        return self._core.list_namespaced_pod(
-            self.namespace, label_selector=f"job-name={job.name}"
-        ).items
+    def _list_pods(self, selector: str) -> list[Any]:
+        return _all_pages(
+            "list",
+            f"Pods in namespace {self.namespace}",
+            self._core.list_namespaced_pod,
+            self.namespace,
+            label_selector=selector,
+        )
 
-    def logs(self, job: Job) -> str:
-        """The log of the Job's Pod (container `oscar-container`); '' when none is available."""
-        for pod in self._pods(job):
-            try:
-                return str(
-                    self._core.read_namespaced_pod_log(
-                        pod.metadata.name, self.namespace, container=CONTAINER_NAME
-                    )
-                )
-            except self._errors:
-                continue
-        return ""
-
-    def delete(self, job: Job) -> None:
-        """Delete the Job and its Pods."""
-        try:
-            self._batch.delete_namespaced_job(
-                job.name, self.namespace, propagation_policy="Foreground"
+    def _delete(self, name: str) -> None:
+        """Delete the Job, then its Pods (the garbage collector would, but only later)."""
+        with contextlib.suppress(kube.NotFoundError):
+            kube.call(
+                "delete",
+                f"Job {self.namespace}/{name}",
+                self._batch.delete_namespaced_job,
+                name,
+                self.namespace,
+                propagation_policy="Background",
             )
-        except self._errors as exc:
-            if exc.status != 404:
-                raise
+        with contextlib.suppress(kube.NotFoundError):  # the namespace itself is gone
+            kube.call(
+                "delete",
+                f"the Pods of Job {self.namespace}/{name}",
+                self._core.delete_collection_namespaced_pod,
+                self.namespace,
+                label_selector=f"{POD_JOB_LABEL}={name}",
+            )
+
+
+# --- reading Jobs and Pods (pure functions of the API objects) ---------------------------------
+
+
+def observe(job: Any | None, pods: Iterable[Any]) -> Observation:
+    """A job's state from its `V1Job` (None when it does not exist) and its `V1Pod`s."""
+    if job is None:
+        return Observation(JobStatus.FAILED, reason=GONE)
+    if job.metadata.deletion_timestamp is not None:
+        return Observation(JobStatus.FAILED, reason=DELETED)
+    conditions = {
+        c.type: c
+        for c in (job.status.conditions if job.status else None) or []
+        if c.status == "True"
+    }
+    pod = latest_pod(pods)
+    if "Complete" in conditions or "SuccessCriteriaMet" in conditions:
+        return Observation(JobStatus.SUCCEEDED, 0)
+    # Since Kubernetes 1.31 SuccessCriteriaMet and FailureTarget come first, and Complete and
+    # Failed once every pod has terminated: the outcome is known from the first.
+    failed = conditions.get("Failed") or conditions.get("FailureTarget")
+    if failed is not None:
+        code, detail = exit_status(pod)
+        reason = failed.message or failed.reason or "the Kubernetes Job failed"
+        return Observation(JobStatus.FAILED, code, f"{reason}: {detail}" if detail else reason)
+    if pod is None:
+        return Observation(JobStatus.PENDING, reason="waiting for the Job controller's Pod")
+    if (pod.status.phase if pod.status else None) in ("Running", "Succeeded", "Failed", "Unknown"):
+        # A pod that ended before its Job's condition was written has run all the same.
+        return Observation(JobStatus.RUNNING)
+    return Observation(JobStatus.PENDING, reason=waiting_reason(pod))
+
+
+def latest_pod(pods: Iterable[Any]) -> Any | None:
+    """The Pod that speaks for the Job: the newest not being deleted, else the newest."""
+
+    def key(pod: Any) -> tuple[bool, float]:
+        created = pod.metadata.creation_timestamp
+        return (pod.metadata.deletion_timestamp is None, created.timestamp() if created else 0.0)
+
+    return max(pods, key=key, default=None)
+
+
+def waiting_reason(pod: Any) -> str:
+    """Why a Pending pod has not started: the scheduler's message, else its containers'."""
+    status = pod.status
+    for condition in (status.conditions if status else None) or []:
+        if condition.type == "PodScheduled" and condition.status == "False":
+            return condition.message or condition.reason or "waiting to be scheduled"
+    containers = [
+        *((status.init_container_statuses if status else None) or []),
+        *((status.container_statuses if status else None) or []),
+    ]
+    for container in containers:
+        waiting = container.state.waiting if container.state else None
+        if waiting is not None and waiting.reason and waiting.reason not in _STARTING:
+            return f"{waiting.reason}: {waiting.message}" if waiting.message else waiting.reason
+    if not pod.spec or not pod.spec.node_name:
+        return "waiting to be scheduled"
+    return f"starting on node {pod.spec.node_name}"
+
+
+def exit_status(pod: Any | None) -> tuple[int | None, str]:
+    """The exit code and message of the pod's container that ended (ours first, then init)."""
+    status = pod.status if pod is not None else None
+    if status is None:
+        return None, ""
+    ours = [c for c in status.container_statuses or [] if c.name == CONTAINER_NAME]
+    failed_init = [
+        c
+        for c in status.init_container_statuses or []
+        if c.state and c.state.terminated and c.state.terminated.exit_code != 0
+    ]
+    for container in (*ours, *failed_init):
+        ended = (container.state and container.state.terminated) or (
+            container.last_state and container.last_state.terminated
+        )
+        if ended is not None:
+            detail = ": ".join(p for p in (ended.reason, ended.message) if p)
+            if container.name != CONTAINER_NAME:
+                detail = f"init container {container.name}: {detail or 'failed'}"
+            return ended.exit_code, detail
+    return None, ""
+
+
+def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _all_pages(verb: str, what: str, method: Any, *args: Any, **kwargs: Any) -> list[Any]:
+    """Every item of a list call, following `continue` tokens (500 objects per page)."""
+    items: list[Any] = []
+    token: str | None = None
+    while True:
+        page = kube.call(verb, what, method, *args, limit=500, _continue=token, **kwargs)
+        items.extend(page.items or [])
+        token = page.metadata._continue if page.metadata else None
+        if not token:
+            return items

@@ -1,17 +1,24 @@
 """The `batch/v1` Job upstream OSCAR creates for one event (reference §4), as a plain dict.
 
 Pure data: no Kubernetes client here, so the spec can be compared field by field in tests and
-submitted by the Kubernetes executor as is.
+submitted by the Kubernetes executor as is. Two additions to upstream's spec, both ignored by
+upstream tools: the label `oscar_job` on the Job (so the executor can list the Jobs it follows
+in one request) and, when given, `SUPERVISOR_TIMEOUT` in the container's environment.
 """
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from oscar.models.service import Service
 
 TTL_JOB_SECONDS = 2592000  # upstream TTL_JOB default (30 days)
 CONTAINER_NAME = "oscar-container"
+#: On each Job (not its Pods, which get `job-name` from Kubernetes): the job's name, so that the
+#: executor can list exactly the Jobs it follows with one set-based label selector.
+JOB_LABEL = "oscar_job"
+UUID_LENGTH = 36
 SUPERVISOR_DIR = "/oscar/bin"
 CONFIG_DIR = "/oscar/config"
 MINIO_CREDENTIALS_MOUNT = "/var/run/secrets/providers/minio.default"
@@ -26,10 +33,17 @@ WATCHDOG_ENV = {
 }
 
 
-def job_name(service: str, job_uuid: str) -> str:
-    """Upstream's job name: `<name (first 16 chars if 25 or longer)>-<uuid4>`."""
-    prefix = service[:16] if len(service) >= 25 else service
-    return f"{prefix}-{job_uuid}"
+def job_uuid(name: str) -> str:
+    """The uuid4 a job name ends with (`oscar.models.job.new_job_name`), for `JOB_UUID`.
+
+    Read from the end because the prefix is the service name, cut or not.
+    """
+    suffix = name[-UUID_LENGTH:]
+    try:
+        uuid.UUID(suffix)
+    except ValueError:
+        raise ValueError(f"job name {name!r} does not end with a UUID") from None
+    return suffix
 
 
 def service_env(service: Service, base_path: str = "/") -> list[dict[str, Any]]:
@@ -50,22 +64,26 @@ def service_env(service: Service, base_path: str = "/") -> list[dict[str, Any]]:
 def job_manifest(
     service: Service,
     event: str,
-    job_uuid: str,
+    name: str,
     *,
     namespace: str,
     base_path: str = "/",
     minio_credentials: str = "minio",
     supervisor_pvc: str = "oscar-pvc",
     env_secret: str | None = None,
+    supervisor_timeout: float | None = None,
 ) -> dict[str, Any]:
-    """The Job for one event of `service`, following upstream's `ToPodSpec` and `job.go`."""
-    name = job_name(service.name, job_uuid)
+    """The Job `name` (a `new_job_name`) for one event of `service`, following upstream's
+    `ToPodSpec` and `job.go`; `JOB_UUID` is the name's uuid suffix. With `supervisor_timeout`
+    the supervisor kills the script after that many seconds (`SUPERVISOR_TIMEOUT`)."""
     env = service_env(service, base_path)
     env += [
         {"name": "EVENT", "value": event},
-        {"name": "JOB_UUID", "value": job_uuid},
+        {"name": "JOB_UUID", "value": job_uuid(name)},
         {"name": "RESOURCE_ID", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
     ]
+    if supervisor_timeout is not None:
+        env.append({"name": "SUPERVISOR_TIMEOUT", "value": f"{supervisor_timeout:g}"})
     limits: dict[str, str] = {"cpu": service.cpu, "memory": service.memory}
     if service.enable_gpu:
         limits["nvidia.com/gpu"] = "1"
@@ -113,7 +131,7 @@ def job_manifest(
         "metadata": {
             "name": name,
             "namespace": namespace,
-            "labels": labels,
+            "labels": {**labels, JOB_LABEL: name},
             "annotations": dict(service.annotations),
         },
         "spec": {

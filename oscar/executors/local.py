@@ -2,26 +2,31 @@
 
 There is no container runtime here, so the service's script runs natively on the host; the image
 is recorded in the job log, not pulled. Each job gets a private folder with its configuration,
-script, event, log and response; concurrency and run time are bounded.
+script, event, log and response, and its processes form one group (`proctree`): cancelling a
+job, its end, and a restart of the control plane kill everything the job started.
+
+Local work cannot outlive the control plane: on shutdown it is stopped and re-run on the next
+start, and after a crash the next start reaps whatever the previous run left before re-running.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import shutil
-import signal
+import subprocess
 import sys
+import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import yaml
-
-from oscar.executors.base import Executor, JobResult
-from oscar.models.job import Job
+from oscar.executors.base import Executor, Observation, SyncResult, SyncRunner
+from oscar.executors.jobdir import job_folder, prepare_job, read_tail
+from oscar.executors.proctree import JobProcesses
+from oscar.models.job import Job, JobStatus
 from oscar.models.service import Service
 from oscar.models.storage import MinIOProvider
 
@@ -32,102 +37,55 @@ _REASONS = {
     3: "the input could not be staged in (see the log)",
     4: "an output could not be staged out (see the log)",
 }
+# How long past its own timeout a synchronous run's supervisor may take before it is killed.
+SYNC_GRACE = 5.0
 
 
-def _private_file(path: Path, content: str | bytes) -> None:
-    data = content.encode() if isinstance(content, str) else content
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
+def outcome(code: int) -> Observation:
+    """How a supervisor's exit status reads in the job record."""
+    if code == 0:
+        return Observation(JobStatus.SUCCEEDED, 0)
+    if code < 0:
+        reason = f"the supervisor was killed by signal {-code}"
+        return Observation(JobStatus.FAILED, 128 - code, reason)
+    reason = _REASONS.get(code, f"the script exited with code {code}")
+    return Observation(JobStatus.FAILED, code, reason)
 
 
-class LocalExecutor(Executor):
-    """Runs `python -m supervisor` as a child process for each job."""
+@dataclass
+class _Running:
+    job: str
+    process: subprocess.Popen[bytes]
+    folder: Path
+
+
+class LocalExecutor(Executor, SyncRunner):
+    """Runs `python -m supervisor` as a child process for each job (handle: its pid)."""
 
     name = "local"
+    backend = "local"
+    poll_interval = 1.0  # exits wake the dispatcher at once; the poll is only a backstop
+    default_concurrency = max(1, 2 * (os.cpu_count() or 1))
 
-    def __init__(self, jobs_dir: Path, store: MinIOProvider, timeout: float) -> None:
+    def __init__(
+        self,
+        jobs_dir: Path,
+        store: MinIOProvider,
+        timeout: float,
+        processes: JobProcesses | None = None,
+    ) -> None:
+        super().__init__()
         self.jobs_dir = jobs_dir
         self.jobs_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.store = store
         self.timeout = timeout
-        self._running: dict[str, asyncio.subprocess.Process] = {}
+        self.processes = processes or JobProcesses(uuid.uuid4().hex[:12])
+        self._running: dict[str, _Running] = {}
+        self._lock = threading.Lock()
 
     def job_folder(self, job_name: str) -> Path:
         """The private folder of a job (refusing names that would leave the jobs folder)."""
-        folder = (self.jobs_dir / job_name).resolve()
-        if folder.parent != self.jobs_dir.resolve():
-            raise ValueError(f"invalid job name {job_name!r}")
-        return folder
-
-    def prepare_job(self, folder: Path, service: Service, event: bytes) -> dict[str, str]:
-        """Write the job's configuration, script and event; return the supervisor's env."""
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        config = service.model_dump(mode="json", by_alias=True, exclude={"token"})
-        providers = config.setdefault("storage_providers", {}).setdefault("minio", {})
-        providers["default"] = {
-            "endpoint": self.store.endpoint,
-            "region": self.store.region,
-            "verify": self.store.verify,
-        }
-        _private_file(folder / "function_config.yaml", yaml.safe_dump(config))
-        _private_file(folder / "script.sh", service.script)
-        _private_file(folder / "event", event)
-        (folder / "work").mkdir(exist_ok=True)
-        env = {
-            key: value
-            for key, value in os.environ.items()
-            if not key.startswith(("OSCAR_", "MINIO_", "AWS_"))
-        }
-        env.update(
-            {
-                "FUNCTION_CONFIG": str(folder / "function_config.yaml"),
-                "SCRIPT": str(folder / "script.sh"),
-                "MINIO_ACCESS_KEY": self.store.access_key,
-                "MINIO_SECRET_KEY": self.store.secret_key,
-                "PROVIDER_SECRETS_DIR": str(folder / "no-mounted-secrets"),
-                "SUPERVISOR_TIMEOUT": str(self.timeout),
-                "OSCAR_SERVICE_NAME": service.name,
-                "OSCAR_SERVICE_TOKEN": service.token,
-                "JOB_UUID": folder.name,
-            }
-        )
-        return env
-
-    async def _spawn(
-        self, folder: Path, env: dict[str, str], stdout: Path, header: str
-    ) -> tuple[int, str]:
-        log_path = folder / "log"
-        with log_path.open("ab") as log:
-            log.write(header.encode())
-            log.flush()
-            with (folder / "event").open("rb") as stdin, stdout.open("wb") as out:
-                process = await asyncio.create_subprocess_exec(
-                    sys.executable,
-                    "-m",
-                    "supervisor",
-                    "--workdir",
-                    str(folder / "work"),
-                    stdin=stdin,
-                    stdout=out,
-                    stderr=log,
-                    env=env,
-                    cwd=folder,
-                    start_new_session=True,
-                )
-                self._running[folder.name] = process
-                try:
-                    # The supervisor enforces the script timeout itself; this is the backstop.
-                    code = await asyncio.wait_for(process.wait(), self.timeout + 60)
-                    reason = ""
-                except TimeoutError:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.killpg(process.pid, signal.SIGKILL)
-                    code = await process.wait()
-                    reason = "the job was killed after the timeout"
-                finally:
-                    self._running.pop(folder.name, None)
-        return code, reason
+        return job_folder(self.jobs_dir, job_name)
 
     @staticmethod
     def _header(service: Service) -> str:
@@ -137,47 +95,123 @@ class LocalExecutor(Executor):
             f"natively on this host (image {service.image} recorded, not pulled)\n"
         )
 
-    async def run(
-        self, job: Job, service: Service, started: Callable[[], None] = lambda: None
-    ) -> JobResult:
-        """Run the supervisor for the job's event; the job folder keeps the log."""
-        folder = self.job_folder(job.name)
-        env = self.prepare_job(folder, service, job.event.encode())
-        started()
-        code, reason = await self._spawn(folder, env, folder / "response", self._header(service))
-        shutil.rmtree(folder / "work", ignore_errors=True)
-        if code < 0:
-            return JobResult(128 - code, reason or f"the supervisor was killed by signal {-code}")
-        if code != 0 and not reason:
-            reason = _REASONS.get(code, f"the script exited with code {code}")
-        return JobResult(code, reason)
-
-    async def run_sync(
-        self, service: Service, body: bytes, timeout: float
-    ) -> tuple[int, bytes, str]:
-        """Run the supervisor for a `/run` call; nothing is kept afterwards."""
-        folder = self.job_folder(f"run-{service.name}-{uuid.uuid4()}")
-        try:
-            env = self.prepare_job(folder, service, body)
-            env["SUPERVISOR_TIMEOUT"] = str(timeout)
-            code, _ = await self._spawn(folder, env, folder / "response", self._header(service))
-            return (
-                code,
-                (folder / "response").read_bytes(),
-                (folder / "log").read_text(errors="replace"),
+    def _spawn(
+        self, name: str, folder: Path, service: Service, env: dict[str, str]
+    ) -> subprocess.Popen[bytes]:
+        argv = [sys.executable, "-m", "supervisor", "--workdir", str(folder / "work")]
+        command = self.processes.command(name, argv, env)
+        with (
+            (folder / "log").open("ab") as log,
+            (folder / "event").open("rb") as stdin,
+            (folder / "response").open("wb") as out,
+        ):
+            log.write(self._header(service).encode())
+            log.flush()
+            return subprocess.Popen(
+                command,
+                stdin=stdin,
+                stdout=out,
+                stderr=log,
+                env=env,
+                cwd=folder,
+                start_new_session=True,
             )
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
 
-    def logs(self, job: Job) -> str:
+    # --- the lifecycle contract ----------------------------------------------------------
+    def submit(self, job: Job, service: Service) -> str:
+        """Start the supervisor for the job's event; return its pid."""
+        folder = self.job_folder(job.name)
+        env = prepare_job(folder, service, job.event.encode(), self.store, self.timeout)
+        process = self._spawn(job.name, folder, service, env)
+        handle = str(process.pid)
+        with self._lock:
+            self._running[handle] = _Running(job.name, process, folder)
+        threading.Thread(target=self._watch, args=(process,), daemon=True).start()
+        return handle
+
+    def _watch(self, process: subprocess.Popen[bytes]) -> None:
+        process.wait()
+        self.notify()
+
+    def poll(self, handles: Collection[str]) -> dict[str, Observation]:
+        """One sweep of this server's children; ended jobs' leftovers are killed."""
+        states = {}
+        for handle in handles:
+            with self._lock:
+                running = self._running.get(handle)
+            if running is None:
+                states[handle] = Observation(
+                    JobStatus.FAILED, None, "the supervisor process is gone"
+                )
+                continue
+            code = running.process.poll()
+            if code is None:
+                states[handle] = Observation(JobStatus.RUNNING)
+                continue
+            self._release(handle)
+            states[handle] = outcome(code)
+        return states
+
+    def _release(self, handle: str) -> None:
+        """Kill what the job left behind and drop its scratch space (its log stays)."""
+        with self._lock:
+            running = self._running.pop(handle, None)
+        if running is None:
+            return
+        self.processes.kill(running.job)
+        running.process.wait()
+        shutil.rmtree(running.folder / "work", ignore_errors=True)
+
+    def cancel(self, handle: str) -> None:
+        """Kill every process of the job."""
+        self._release(handle)
+
+    def logs(self, job: Job, tail: int | None = None) -> str:
         """The job's log file."""
-        path = self.job_folder(job.name) / "log"
-        return path.read_text(errors="replace") if path.exists() else ""
+        return read_tail(self.job_folder(job.name) / "log", tail)
 
-    def delete(self, job: Job) -> None:
-        """Kill the job if running and remove its folder."""
-        process = self._running.get(job.name)
-        if process is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
+    def cleanup(self, job: Job) -> None:
+        """Remove the job's folder (its processes are gone by now)."""
+        if job.backend_id:
+            self._release(job.backend_id)
+        self.processes.kill(job.name)
         shutil.rmtree(self.job_folder(job.name), ignore_errors=True)
+
+    def recover(self, jobs: Collection[Job]) -> set[str]:
+        """Nothing local survives a restart: reap every leftover of a previous run (each job
+        is then re-run from its record)."""
+        for name in self.processes.leftovers():
+            self.processes.kill(name)
+        return set()
+
+    def shutdown(self, jobs: Collection[Job]) -> set[str]:
+        """Stop every running job (they are re-run on the next start)."""
+        with self._lock:
+            handles = list(self._running)
+        for handle in handles:
+            self._release(handle)
+        return {job.name for job in jobs}
+
+    # --- synchronous runs ----------------------------------------------------------------
+    async def run_sync(self, service: Service, body: bytes, timeout: float) -> SyncResult:
+        """Run the supervisor for a `/run` call; nothing is kept afterwards. Cancelling the
+        call (the client went away) kills the run."""
+        name = f"run-{service.name}-{uuid.uuid4()}"
+        folder = self.job_folder(name)
+        try:
+            env = await asyncio.to_thread(prepare_job, folder, service, body, self.store, timeout)
+            process = await asyncio.to_thread(self._spawn, name, folder, service, env)
+            try:
+                code = await asyncio.to_thread(process.wait, timeout + SYNC_GRACE)
+            except subprocess.TimeoutExpired:
+                code = 124
+            response = await asyncio.to_thread((folder / "response").read_bytes)
+            log = await asyncio.to_thread(read_tail, folder / "log", 200)
+            return SyncResult(code, response, log)
+        finally:
+            # Also on cancellation: the run and whatever it started end here.
+            await asyncio.shield(asyncio.to_thread(self._discard, name, folder))
+
+    def _discard(self, name: str, folder: Path) -> None:
+        self.processes.kill(name)
+        shutil.rmtree(folder, ignore_errors=True)

@@ -1,15 +1,20 @@
-"""Slurm executor: the control plane submits each job to Slurm itself.
+"""Slurm executor: the control plane submits each job to Slurm itself and asks Slurm about it.
 
-The batch script is a template (`templates/slurm_job.sh`); Slurm states map to ours through a
-table with an explicit set of terminal states; every Slurm command goes through the transport,
-which takes an argument list (never a shell string) and raises with exit code and output.
-The job folder must be on a filesystem the Slurm nodes share with the control plane.
+The scheduler adapter is data, as in dask-jobqueue: the commands are class attributes, the batch
+script is a template file (`templates/slurm_job.sh`), and Slurm states map to ours through a
+table with an explicit set of terminal states. Every command goes through one transport helper
+that takes an argument list (never a shell string) and raises `oscar.errors` types carrying the
+command, exit code, stdout and stderr. Nothing waits for a job: `submit` returns the Slurm id
+once `sbatch` accepted it, `poll` answers for every job in flight with one `squeue`.
+
+Slurm jobs outlive the control plane: a restarted one re-attaches to the ids it recorded (the
+base class's `recover`/`shutdown`). The job folder must be on a filesystem the Slurm nodes share
+with the control plane, and the nodes need the same Python environment.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
+import logging
 import math
 import os
 import re
@@ -17,22 +22,37 @@ import shlex
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
+from string import Template
 
-from oscar.executors.base import Executor, JobResult
-from oscar.executors.local import LocalExecutor
+from oscar.errors import BackendTimeoutError, BackendUnavailableError, ExecutorError
+from oscar.executors import jobdir
+from oscar.executors.base import Executor, Observation
 from oscar.models.job import Job, JobStatus
 from oscar.models.quantity import parse_quantity
 from oscar.models.service import Service
 from oscar.models.storage import MinIOProvider
 
+log = logging.getLogger("oscar.executors.slurm")
+
 TEMPLATE = Path(__file__).with_name("templates") / "slurm_job.sh"
+# The supervisor runs on the node from this installation (the nodes share the filesystem).
+REPO_ROOT = Path(__file__).resolve().parents[2]
 STATES: dict[str, JobStatus] = {
     "PENDING": JobStatus.PENDING,
+    "REQUEUED": JobStatus.PENDING,
+    "REQUEUE_HOLD": JobStatus.PENDING,
+    "REQUEUE_FED": JobStatus.PENDING,
+    "RESV_DEL_HOLD": JobStatus.PENDING,
+    "SPECIAL_EXIT": JobStatus.PENDING,  # requeued and held after a special exit value
     "CONFIGURING": JobStatus.RUNNING,
     "RUNNING": JobStatus.RUNNING,
     "COMPLETING": JobStatus.RUNNING,
+    "RESIZING": JobStatus.RUNNING,
+    "SIGNALING": JobStatus.RUNNING,
+    "STAGE_OUT": JobStatus.RUNNING,
+    "STOPPED": JobStatus.RUNNING,
     "SUSPENDED": JobStatus.RUNNING,
     "COMPLETED": JobStatus.SUCCEEDED,
     "FAILED": JobStatus.FAILED,
@@ -48,56 +68,181 @@ TERMINAL = frozenset(
     s for s, ours in STATES.items() if ours in (JobStatus.SUCCEEDED, JobStatus.FAILED)
 )
 FLAGS_ANNOTATIONS = ("slurm-job.vk.io/flags", "job.vk.io/flags")
+# What slurmctld answers (stderr) for an id it does not hold any more.
+UNKNOWN_JOB = "Invalid job id"
 
 
-class SlurmCommandError(RuntimeError):
-    """A Slurm command failed."""
+class _ScriptTemplate(Template):
+    """`@{name}` placeholders, so the shell's own `$` stays verbatim in the template."""
+
+    delimiter = "@"
 
 
 class LocalTransport:
-    """Runs Slurm commands on this machine (`SLURM_CONF` from the settings when given)."""
+    """Runs Slurm commands on this machine, each with a deadline.
+
+    The commands get a minimal environment, not the control plane's: `PATH` to find them and
+    `SLURM_CONF` to find the cluster (from `env`, i.e. the settings, else inherited). Nothing
+    else, because `sbatch` reads `SBATCH_*` variables as options and the control plane's
+    secrets have no business in a scheduler command.
+    """
+
+    INHERITED = ("PATH", "SLURM_CONF")
+    #: Seconds a command may take before the backend counts as not answering.
+    command_timeout: float = 60.0
 
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
-        self.env = {**os.environ, **(env or {})}
+        self.settings_env = dict(env or {})
+        inherited = {key: os.environ[key] for key in self.INHERITED if key in os.environ}
+        self.env = {**inherited, **self.settings_env}
 
-    def run(self, args: list[str]) -> str:
-        """Run a command; return stdout or raise `SlurmCommandError` with its output."""
-        result = subprocess.run(
-            args, env=self.env, capture_output=True, text=True, check=False, timeout=60
+    def argv(self, args: Sequence[str]) -> list[str]:
+        """The command line that runs `args` (here: as is)."""
+        return list(args)
+
+    def execute(self, argv: list[str]) -> subprocess.CompletedProcess[str]:
+        """Start the process and wait for it (the one place a process starts)."""
+        return subprocess.run(
+            argv,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            check=False,
+            timeout=self.command_timeout,
         )
+
+    def run(self, args: Sequence[str]) -> str:
+        """Run a command; return its stdout.
+
+        Raises `ExecutorError` (argv, exit code, stdout, stderr) when it exits non-zero,
+        `BackendTimeoutError` past `command_timeout` and `BackendUnavailableError` when it
+        cannot be started at all (not installed, say). Never a raw subprocess exception.
+        """
+        argv = self.argv(args)
+        try:
+            result = self.execute(argv)
+        except subprocess.TimeoutExpired as exc:
+            raise BackendTimeoutError(
+                f"{shlex.join(argv)} did not answer within {self.command_timeout:g}s"
+            ) from exc
+        except OSError as exc:
+            raise BackendUnavailableError(f"cannot run {argv[0]}: {exc}") from exc
         if result.returncode != 0:
-            raise SlurmCommandError(
-                f"{' '.join(args)} exited with {result.returncode}: "
-                f"{(result.stderr or result.stdout).strip()}"
+            output = "; ".join(
+                f"{name}: {text.strip()}"
+                for name, text in (("stderr", result.stderr), ("stdout", result.stdout))
+                if text.strip()
+            )
+            message = f"{shlex.join(argv)} exited with {result.returncode}"
+            raise ExecutorError(
+                f"{message} ({output})" if output else message,
+                argv=argv,
+                exit_code=result.returncode,
+                stdout=result.stdout,
+                stderr=result.stderr,
             )
         return result.stdout
 
 
 class SSHTransport(LocalTransport):
-    """Runs Slurm commands on a login node: `ssh <host> <command>` (key-based login needed)."""
+    """Runs Slurm commands on a login node: `ssh <host> <command>` (key-based login needed).
+
+    `env` (e.g. `SLURM_CONF`) is set for the command on the login node, where it matters; the
+    local `ssh` only inherits `PATH` and the agent socket.
+    """
+
+    INHERITED = ("PATH", "SSH_AUTH_SOCK")
+    #: ssh's own exit status when it could not connect (the remote command never ran).
+    SSH_FAILED = 255
 
     def __init__(self, host: str, env: Mapping[str, str] | None = None) -> None:
-        super().__init__(env)
+        super().__init__()
+        self.settings_env = dict(env or {})
         self.host = host
 
-    def run(self, args: list[str]) -> str:
-        """Run the command on the login node, each argument quoted for its shell."""
-        return super().run(["ssh", "-o", "BatchMode=yes", self.host, shlex.join(args)])
+    def argv(self, args: Sequence[str]) -> list[str]:
+        """`ssh <host> '<env K=V ...> <command>'`, each argument quoted for the remote shell."""
+        remote = list(args)
+        if self.settings_env:
+            remote = ["env", *(f"{k}={v}" for k, v in self.settings_env.items()), *remote]
+        return ["ssh", "-o", "BatchMode=yes", self.host, shlex.join(remote)]
+
+    def run(self, args: Sequence[str]) -> str:
+        """Run the command on the login node; a failed connection is `BackendUnavailableError`."""
+        try:
+            return super().run(args)
+        except ExecutorError as exc:
+            if exc.exit_code == self.SSH_FAILED:
+                raise BackendUnavailableError(f"ssh to {self.host} failed: {exc}") from exc
+            raise
 
 
 def slurm_flags(service: Service) -> list[str]:
-    """Extra `#SBATCH` flags from the service's annotations (current and older names)."""
+    """Extra `sbatch` flags from the service's annotations (current and older names).
+
+    Each token becomes its own `#SBATCH` line, so one that holds a line break or NUL (which
+    would end the directive and start a command) is refused.
+    """
     flags: list[str] = []
     for key in FLAGS_ANNOTATIONS:
-        if key in service.annotations:
-            flags += shlex.split(service.annotations[key])
+        if key not in service.annotations:
+            continue
+        try:
+            tokens = shlex.split(service.annotations[key])
+        except ValueError as exc:
+            raise ExecutorError(f"annotation {key}: {exc}") from exc
+        flags += (_single_line(f"annotation {key}: the Slurm flag", t) for t in tokens)
     return flags
 
 
+def _single_line(what: str, value: str) -> str:
+    if any(ch in value for ch in "\n\r\0"):
+        raise ExecutorError(f"{what} {value!r} contains a line break or NUL")
+    return value
+
+
+def _exit_status(field: str) -> tuple[int, int]:
+    """`ExitCode=<code>:<signal>` of `scontrol show job` as two integers."""
+    code, _, signal = field.partition(":")
+    return (int(code) if code.isdigit() else 0, int(signal) if signal.isdigit() else 0)
+
+
+def observe(slurm_id: str, state: str, reason: str = "", exit_code: str = "") -> Observation:
+    """Map Slurm's view of a job (state, `Reason`, `ExitCode`) to an `Observation`."""
+    state = state.split("+")[0].split(" ")[0]  # flags such as `CANCELLED by 0`
+    reason = "" if reason in ("None", "(null)") else reason
+    status = STATES.get(state)
+    if status is None:
+        # A state this table does not know (a newer Slurm): still in Slurm's hands.
+        return Observation(JobStatus.PENDING, reason=f"Slurm state {state or 'unknown'}")
+    if status == JobStatus.SUCCEEDED:
+        return Observation(JobStatus.SUCCEEDED, 0)
+    if status != JobStatus.FAILED:
+        return Observation(status, reason=reason if status == JobStatus.PENDING else "")
+    code, signal = _exit_status(exit_code)
+    why = f"Slurm job {slurm_id} ended {state}"
+    if code:
+        return Observation(JobStatus.FAILED, code, f"{why} with exit code {code}")
+    if signal:
+        return Observation(JobStatus.FAILED, 128 + signal, f"{why} by signal {signal}")
+    return Observation(JobStatus.FAILED, None, why)
+
+
 class SlurmExecutor(Executor):
-    """Submits jobs with `sbatch`, follows them with `scontrol`, cancels with `scancel`."""
+    """Submits jobs with `sbatch`, follows them with `squeue`/`scontrol`, cancels with `scancel`."""
 
     name = "slurm"
+    poll_interval = 0.5
+    default_concurrency = 200
+
+    submit_command = ("sbatch", "--parsable", "--export=NONE")
+    queue_command = ("squeue", "-h", "-o", "%i %T %r", "-j")
+    show_command = ("scontrol", "show", "job", "--oneliner")
+    cancel_command = ("scancel",)
+    # A job whose sbatch answer was lost (a timeout, a crash) is found again by its unique name.
+    find_command = ("squeue", "-h", "--states=all", "-o", "%i", "--name")
 
     def __init__(
         self,
@@ -107,148 +252,189 @@ class SlurmExecutor(Executor):
         timeout: float,
         poll_interval: float = 0.5,
     ) -> None:
-        # Job folders are prepared exactly as for local jobs (config, script, event, env).
-        self._files = LocalExecutor(jobs_dir, store, timeout)
+        super().__init__()
+        if "%" in str(jobs_dir):  # sbatch expands %j, %u, ... in --output
+            raise ValueError(f"the Slurm jobs folder {jobs_dir} must not contain '%'")
+        _single_line("the Slurm jobs folder", str(jobs_dir))
+        self.jobs_dir = jobs_dir
+        self.jobs_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.store = store
         self.transport = transport
         self.timeout = timeout
         self.poll_interval = poll_interval
-        self._followed: dict[str, asyncio.Queue[dict[str, str]]] = {}
-        self._poller: asyncio.Future[None] | None = None
 
     def _folder(self, job: Job) -> Path:
-        return self._files.job_folder(job.name)
+        return jobdir.job_folder(self.jobs_dir, job.name)
+
+    # --- the batch script ----------------------------------------------------------------
+    def directives(self, job: Job, service: Service, folder: Path) -> list[str]:
+        """The `sbatch` options of the job, one `#SBATCH` line each (the annotations last, so
+        they may override ours)."""
+        cpus = max(1, math.ceil(float(parse_quantity(service.cpu))))
+        memory_mb = max(1, math.ceil(float(parse_quantity(service.memory)) / 2**20))
+        return [
+            f"--job-name={job.name}",
+            f"--output={folder}/log",
+            f"--chdir={folder}",
+            f"--cpus-per-task={cpus}",
+            f"--mem={memory_mb}M",
+            *slurm_flags(service),
+        ]
 
     def batch_script(self, job: Job, service: Service, folder: Path) -> str:
         """The batch script for a job (exposed for tests and docs)."""
-        cpus = max(1, math.ceil(float(parse_quantity(service.cpu))))
-        memory_mb = max(1, math.ceil(float(parse_quantity(service.memory)) / 2**20))
-        directives = "\n".join(f"#SBATCH {flag}" for flag in slurm_flags(service))
-        return TEMPLATE.read_text().format(
-            job_name=job.name,
-            folder=folder,
-            cpus=cpus,
-            memory_mb=memory_mb,
-            extra_directives=directives,
-            service=service.name,
-            image=service.image,
-            python=shlex.quote(sys.executable),
+        values = {
+            "job_name": job.name,
+            "service": service.name,
+            "folder": str(folder),
+            "image": service.image,
+            "python": sys.executable,
+        }
+        for key, value in values.items():
+            _single_line(key.replace("_", " "), value)
+        wrapper_args = shlex.join(["exec", "--bind", str(folder), f"docker://{service.image}"])
+        lines = (f"#SBATCH {shlex.quote(d)}" for d in self.directives(job, service, folder))
+        return _ScriptTemplate(TEMPLATE.read_text()).substitute(
+            {key: shlex.quote(value) for key, value in values.items()},
+            directives="\n".join(lines),
+            wrapper_args=shlex.quote(wrapper_args),
         )
 
+    # --- the lifecycle -------------------------------------------------------------------
     def submit(self, job: Job, service: Service) -> str:
-        """Submit (once: a recorded Slurm id is reused after a restart); return the Slurm id."""
+        """`sbatch` the job; return its Slurm id once Slurm accepted it.
+
+        Once only: a recorded Slurm id is returned instead (a restarted control plane), and a
+        job whose `sbatch` answer was lost is found by name before anything is submitted again.
+        """
         folder = self._folder(job)
         recorded = folder / "slurm_id"
         if recorded.exists():
             return recorded.read_text().strip()
-        env = self._files.prepare_job(folder, service, job.event.encode())
-        # The job gets exactly this environment (sbatch --export=NONE): nothing of the control
-        # plane's own environment (its password, for one) leaks into user jobs.
-        keep = {**env, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-        env_file = folder / "env"
-        fd = os.open(env_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.writelines(f"{k}={shlex.quote(v)}\n" for k, v in keep.items())
         script = folder / "job.sh"
-        script.write_text(self.batch_script(job, service, folder))
-        output = self.transport.run(["sbatch", "--parsable", "--export=NONE", str(script)])
-        slurm_id = output.strip().split(";")[0]
+        if script.exists():  # an earlier attempt got as far as sbatch
+            found = self._find(job.name)
+            if found:
+                self._record(recorded, found)
+                return found
+        text = self.batch_script(job, service, folder)  # refuses bad flags before any write
+        env = jobdir.prepare_job(folder, service, job.event.encode(), self.store, self.timeout)
+        # The job gets exactly this environment (sbatch --export=NONE, then the script sources
+        # the file): the supervisor's allow-listed variables plus this installation's code.
+        env["PYTHONPATH"] = str(REPO_ROOT)
+        jobdir.private_file(
+            folder / "env", "".join(f"{k}={shlex.quote(v)}\n" for k, v in env.items())
+        )
+        jobdir.private_file(script, text)
+        # On a timeout Slurm may have queued the job anyway: the retry looks it up by name.
+        output = self._ask([*self.submit_command, str(script)])
+        slurm_id = output.strip().split(";")[0]  # "<id>;<cluster>" on multi-cluster setups
         if not slurm_id.isdigit():
-            raise SlurmCommandError(f"sbatch answered {output!r}")
-        recorded.write_text(slurm_id)
+            raise ExecutorError(
+                f"sbatch answered {output!r}, not a job id",
+                argv=[*self.submit_command, str(script)],
+                exit_code=0,
+                stdout=output,
+            )
+        self._record(recorded, slurm_id)
         return slurm_id
 
-    def state(self, slurm_id: str) -> dict[str, str]:
-        """`scontrol show job` fields of one job."""
-        text = self.transport.run(["scontrol", "show", "job", "--oneliner", slurm_id])
-        return dict(re.findall(r"(\w+)=(\S*)", text))
-
-    def states(self, slurm_ids: list[str]) -> dict[str, str]:
-        """Job states of many jobs in one `squeue` call; jobs Slurm no longer queues are absent."""
-        if not slurm_ids:
-            return {}
-        text = self.transport.run(["squeue", "-h", "-j", ",".join(slurm_ids), "-o", "%i %T"])
-        return dict(line.split(None, 1) for line in text.splitlines() if line.strip())
-
-    async def _poll(self) -> None:
-        """One poller for every job being followed: one `squeue` per interval, whatever the
-        number of jobs; `scontrol` only for jobs that left the queue (their final state)."""
-        while self._followed:
-            ids = list(self._followed)
-            try:
-                queued = await asyncio.to_thread(self.states, ids)
-            except SlurmCommandError:
-                queued = {}  # e.g. every id already gone from the queue: ask one by one
-            for slurm_id in ids:
-                state = queued.get(slurm_id, "")
-                fields = {"JobState": state}
-                if not state or state in TERMINAL:
-                    try:
-                        fields = await asyncio.to_thread(self.state, slurm_id)
-                    except SlurmCommandError as exc:
-                        fields = {"JobState": "FAILED", "Reason": str(exc)}
-                queue = self._followed.get(slurm_id)
-                if queue is not None:
-                    queue.put_nowait(fields)
-            await asyncio.sleep(self.poll_interval)
-        self._poller = None
-
-    async def run(
-        self, job: Job, service: Service, started: Callable[[], None] = lambda: None
-    ) -> JobResult:
-        """Submit and follow the job (through the shared poller) until Slurm says it ended."""
-        slurm_id = await asyncio.to_thread(self.submit, job, service)
-        updates: asyncio.Queue[dict[str, str]] = asyncio.Queue()
-        self._followed[slurm_id] = updates
-        if self._poller is None:
-            self._poller = asyncio.ensure_future(self._poll())
-        try:
-            return await asyncio.wait_for(
-                self._follow(slurm_id, updates, started), self.timeout + 120
-            )
-        except TimeoutError:
-            await asyncio.to_thread(self.transport.run, ["scancel", slurm_id])
-            return JobResult(124, f"Slurm job {slurm_id} did not finish in time and was cancelled")
-        finally:
-            self._followed.pop(slurm_id, None)
-
     @staticmethod
-    async def _follow(
-        slurm_id: str, updates: asyncio.Queue[dict[str, str]], started: Callable[[], None]
-    ) -> JobResult:
-        running = False
-        while True:
-            fields = await updates.get()
-            state = fields.get("JobState", "")
-            if not running and STATES.get(state) in (
-                JobStatus.RUNNING,
-                JobStatus.SUCCEEDED,
-                JobStatus.FAILED,
-            ):
-                running = True
-                started()
-            if state in TERMINAL:
-                code = int(fields.get("ExitCode", "0:0").split(":")[0] or 0)
-                if state == "COMPLETED":
-                    return JobResult(0)
-                reason = f"Slurm job {slurm_id} ended {state}"
-                if code:
-                    reason += f" with exit code {code}"
-                return JobResult(code or 1, reason)
+    def _record(path: Path, slurm_id: str) -> None:
+        # Written aside and renamed, so a crash never leaves a half-written id behind.
+        partial = path.with_name(path.name + ".partial")
+        jobdir.private_file(partial, slurm_id)
+        os.replace(partial, path)
 
-    async def run_sync(
-        self, service: Service, body: bytes, timeout: float
-    ) -> tuple[int, bytes, str]:
-        """Synchronous calls are not offloaded to HPC: they run on the cloud executor."""
-        raise NotImplementedError("synchronous calls run on the cloud executor")
+    def _ask(self, args: list[str]) -> str:
+        """Run a command whose timeout means "ask again later" (`BackendUnavailableError`,
+        which the dispatcher retries at its next interval; a hung slurmctld, typically)."""
+        try:
+            return self.transport.run(args)
+        except BackendTimeoutError as exc:
+            raise BackendUnavailableError(str(exc)) from exc
 
-    def logs(self, job: Job) -> str:
-        """The Slurm output file of the job."""
-        return self._files.logs(job)
+    def _find(self, job_name: str) -> str | None:
+        ids = self._ask([*self.find_command, job_name]).split()
+        return ids[-1] if ids else None
 
-    def delete(self, job: Job) -> None:
-        """Cancel the Slurm job if it is still there, then remove the job folder."""
-        recorded = self._folder(job) / "slurm_id"
-        if recorded.exists():
-            with contextlib.suppress(SlurmCommandError):  # already gone
-                self.transport.run(["scancel", recorded.read_text().strip()])
-        shutil.rmtree(self._folder(job), ignore_errors=True)
+    def poll(self, handles: Collection[str]) -> dict[str, Observation]:
+        """One `squeue` for every job; `scontrol` only for jobs it no longer lists or lists as
+        ended (for the final state and exit code).
+
+        A Slurm that does not answer, or answers with an error, is `BackendUnavailableError`:
+        the dispatcher polls again later instead of concluding anything about the jobs.
+        """
+        ids = [h for h in dict.fromkeys(handles) if h.isdigit()]
+        answer = {
+            h: Observation(JobStatus.FAILED, reason=f"{h!r} is not a Slurm job id")
+            for h in handles
+            if not h.isdigit()
+        }
+        if not ids:
+            return answer
+        queued = self._queue(ids)
+        for slurm_id in ids:
+            state, reason = queued.get(slurm_id, ("", ""))
+            if state and state not in TERMINAL:
+                answer[slurm_id] = observe(slurm_id, state, reason)
+            else:
+                answer[slurm_id] = self._final(slurm_id)
+        return answer
+
+    def _queue(self, ids: list[str]) -> dict[str, tuple[str, str]]:
+        """`squeue` state and reason per id (finished and unknown jobs are absent)."""
+        try:
+            text = self._ask([*self.queue_command, ",".join(ids)])
+        except ExecutorError as exc:
+            if UNKNOWN_JOB in exc.stderr:  # squeue fails when a lone id is unknown
+                return {}
+            raise BackendUnavailableError(f"cannot list Slurm jobs: {exc}") from exc
+        found: dict[str, tuple[str, str]] = {}
+        for line in text.splitlines():
+            parts = line.split(None, 2)
+            if len(parts) >= 2:
+                found[parts[0]] = (parts[1], parts[2] if len(parts) > 2 else "")
+        return found
+
+    def _final(self, slurm_id: str) -> Observation:
+        """The state of one job from `scontrol show job` (it stays there `MinJobAge` s)."""
+        try:
+            text = self._ask([*self.show_command, slurm_id])
+        except ExecutorError as exc:
+            if UNKNOWN_JOB in exc.stderr:
+                return Observation(JobStatus.FAILED, reason=f"Slurm no longer knows job {slurm_id}")
+            raise BackendUnavailableError(f"cannot show Slurm job {slurm_id}: {exc}") from exc
+        fields = dict(re.findall(r"(\w+)=(\S*)", text))
+        if not fields.get("JobState"):
+            return Observation(JobStatus.FAILED, reason=f"Slurm no longer knows job {slurm_id}")
+        return observe(
+            slurm_id, fields["JobState"], fields.get("Reason", ""), fields.get("ExitCode", "")
+        )
+
+    def cancel(self, handle: str) -> None:
+        """`scancel` the job, queued or running; a finished or unknown job is fine."""
+        if not handle.isdigit():
+            # Never pass anything else to scancel: `--user=...` would cancel someone's jobs.
+            log.warning("not cancelling %r: not a Slurm job id", handle)
+            return
+        try:
+            self.transport.run([*self.cancel_command, handle])
+        except ExecutorError as exc:
+            if UNKNOWN_JOB not in exc.stderr:
+                raise
+
+    def logs(self, job: Job, tail: int | None = None) -> str:
+        """The job's Slurm output file (the supervisor's log)."""
+        return jobdir.read_tail(self._folder(job) / "log", tail)
+
+    def cleanup(self, job: Job) -> None:
+        """Cancel the Slurm job if one was recorded, then remove the job folder (even when the
+        cancel fails, which is then raised)."""
+        folder = self._folder(job)
+        recorded = folder / "slurm_id"
+        try:
+            if recorded.exists():
+                self.cancel(recorded.read_text().strip())
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)

@@ -1,4 +1,8 @@
-"""SQLite job records: written (and fsynced) before an event is acknowledged."""
+"""SQLite job records: written (and fsynced) before an event is acknowledged.
+
+Every state change of the job lifecycle is one UPDATE guarded by the state it expects, so a
+change that lost a race (the job was deleted or already ended) does nothing and says so.
+"""
 
 from __future__ import annotations
 
@@ -18,9 +22,17 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE INDEX IF NOT EXISTS jobs_by_service ON jobs (service, created);
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status);
 """
-_COLUMNS = (
-    "name, service, status, event, backend, created, started, finished, exit_code, reason, attempts"
+# Columns added after the first release: (name, declaration), applied to older databases.
+_ADDED_COLUMNS = (
+    ("queued", "TEXT"),
+    ("backend_id", "TEXT"),
+    ("waiting", "TEXT NOT NULL DEFAULT ''"),
 )
+_COLUMNS = (
+    "name, service, status, event, backend, created, started, finished, exit_code, reason, "
+    "attempts, queued, backend_id, waiting"
+)
+_ACTIVE = (JobStatus.PENDING.value, JobStatus.RUNNING.value)
 
 
 def _time(value: str | None) -> datetime | None:
@@ -28,7 +40,8 @@ def _time(value: str | None) -> datetime | None:
 
 
 def _job(row: tuple) -> Job:
-    name, service, status, event, backend, created, started, finished, code, reason, attempts = row
+    (name, service, status, event, backend, created, started, finished, code, reason, attempts,
+     queued, backend_id, waiting) = row  # fmt: skip
     return Job(
         name=name,
         service=service,
@@ -36,22 +49,30 @@ def _job(row: tuple) -> Job:
         event=event,
         backend=backend,
         created=datetime.fromisoformat(created),
-        started=_time(started),
-        finished=_time(finished),
+        queued_at=_time(queued),
+        started_at=_time(started),
+        finished_at=_time(finished),
         exit_code=code,
         reason=reason,
         attempts=attempts,
+        backend_id=backend_id,
+        waiting_reason=waiting,
     )
 
 
 class JobStore:
-    """Job records in one SQLite file."""
+    """Job records in one SQLite file; safe to use from several threads."""
 
     def __init__(self, path: Path) -> None:
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        present = {row[1] for row in self._db.execute("PRAGMA table_info(jobs)")}
+        for column, declaration in _ADDED_COLUMNS:
+            if column not in present:
+                self._db.execute(f"ALTER TABLE jobs ADD COLUMN {column} {declaration}")
+        self._db.execute("CREATE INDEX IF NOT EXISTS jobs_by_backend ON jobs (backend, status)")
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -59,12 +80,26 @@ class JobStore:
         with self._lock:
             self._db.close()
 
+    def _update(self, sql: str, args: tuple[object, ...]) -> bool:
+        with self._lock:
+            return self._db.execute(sql, args).rowcount > 0
+
+    def _select(self, where: str, args: list[object], limit: int | None = None) -> list[Job]:
+        query = f"SELECT {_COLUMNS} FROM jobs WHERE {where} ORDER BY created, rowid"  # noqa: S608
+        if limit is not None:
+            query += f" LIMIT {int(limit)}"
+        with self._lock:
+            rows = self._db.execute(query, args).fetchall()
+        return [_job(r) for r in rows]
+
     def add(self, job: Job, dedup: str | None = None) -> bool:
         """Persist a new job; False when `dedup` was already recorded (a redelivered event)."""
+        queued = (job.queued_at or job.created).isoformat()
         with self._lock:
             try:
                 self._db.execute(
-                    f"INSERT INTO jobs ({_COLUMNS}, dedup) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",  # noqa: S608
+                    f"INSERT INTO jobs ({_COLUMNS}, dedup) "  # noqa: S608
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (
                         job.name,
                         job.service,
@@ -77,6 +112,9 @@ class JobStore:
                         None,
                         job.reason,
                         job.attempts,
+                        queued,
+                        None,
+                        "",
                         dedup,
                     ),
                 )
@@ -86,60 +124,94 @@ class JobStore:
 
     def get(self, name: str) -> Job | None:
         """One job, or None."""
+        found = self._select("name = ?", [name])
+        return found[0] if found else None
+
+    def list(self, service: str, status: JobStatus | None = None) -> list[Job]:
+        """A service's jobs, oldest first."""
+        if status is None:
+            return self._select("service = ?", [service])
+        return self._select("service = ? AND status = ?", [service, status.value])
+
+    def count(self, service: str, status: JobStatus) -> int:
+        """How many of a service's jobs are in `status` (without loading them)."""
+        with self._lock:
+            (n,) = self._db.execute(
+                "SELECT COUNT(*) FROM jobs WHERE service = ? AND status = ?",
+                (service, status.value),
+            ).fetchone()
+        return int(n)
+
+    def with_status(self, *statuses: JobStatus) -> list[Job]:
+        """Every job in one of `statuses`, oldest first."""
+        marks = ",".join("?" * len(statuses))
+        return self._select(f"status IN ({marks})", [s.value for s in statuses])
+
+    def queued(
+        self, backend: str, limit: int | None = None, before: datetime | None = None
+    ) -> list[Job]:
+        """Pending jobs of `backend` not yet handed to it, oldest first (at most `limit`; only
+        those queued before `before` when given)."""
+        where = "backend = ? AND status = ? AND backend_id IS NULL"
+        args: list[object] = [backend, JobStatus.PENDING.value]
+        if before is not None:
+            where += " AND queued < ?"
+            args.append(before.isoformat())
+        return self._select(where, args, limit)
+
+    def in_flight(self, backend: str) -> list[Job]:
+        """Jobs `backend` accepted that have not ended."""
+        return self._select(
+            "backend = ? AND status IN (?, ?) AND backend_id IS NOT NULL", [backend, *_ACTIVE]
+        )
+
+    def set_submitted(self, name: str, backend_id: str) -> bool:
+        """Record the backend's handle of a queued job; False if the job is gone meanwhile."""
+        return self._update(
+            "UPDATE jobs SET backend_id = ?, waiting = '' "
+            "WHERE name = ? AND status = ? AND backend_id IS NULL",
+            (backend_id, name, JobStatus.PENDING.value),
+        )
+
+    def set_waiting(self, name: str, reason: str) -> bool:
+        """Why submitted work has not started yet."""
+        return self._update(
+            "UPDATE jobs SET waiting = ? WHERE name = ? AND status = ?",
+            (reason, name, JobStatus.PENDING.value),
+        )
+
+    def mark_running(self, name: str) -> bool:
+        """Pending → Running (counts an attempt; the run timeout starts now)."""
+        return self._update(
+            "UPDATE jobs SET status = ?, started = ?, waiting = '', attempts = attempts + 1 "
+            "WHERE name = ? AND status = ?",
+            (JobStatus.RUNNING.value, utcnow().isoformat(), name, JobStatus.PENDING.value),
+        )
+
+    def requeue(self, name: str, reason: str) -> bool:
+        """Back to Pending and not submitted (a job stopped by a restart is run again)."""
+        return self._update(
+            "UPDATE jobs SET status = ?, started = NULL, backend_id = NULL, waiting = '', "
+            "queued = ?, reason = ? WHERE name = ? AND status IN (?, ?)",
+            (JobStatus.PENDING.value, utcnow().isoformat(), reason, name, *_ACTIVE),
+        )
+
+    def finish(self, name: str, status: JobStatus, exit_code: int | None, reason: str) -> bool:
+        """Record the end of a job that had not ended yet (a job never seen running gets its
+        start time too, so that every ended job has both)."""
+        now = utcnow().isoformat()
+        return self._update(
+            "UPDATE jobs SET status = ?, finished = ?, started = COALESCE(started, ?), "
+            "exit_code = ?, reason = ?, waiting = '' WHERE name = ? AND status IN (?, ?)",
+            (status.value, now, now, exit_code, reason, name, *_ACTIVE),
+        )
+
+    def delete(self, name: str) -> Job | None:
+        """Forget a job record; return it as it was (None if there was none)."""
         with self._lock:
             row = self._db.execute(
                 f"SELECT {_COLUMNS} FROM jobs WHERE name = ?",  # noqa: S608
                 (name,),
             ).fetchone()
-        return _job(row) if row else None
-
-    def list(self, service: str, status: JobStatus | None = None) -> list[Job]:
-        """A service's jobs, oldest first."""
-        query = f"SELECT {_COLUMNS} FROM jobs WHERE service = ?"  # noqa: S608
-        args: list[object] = [service]
-        if status is not None:
-            query += " AND status = ?"
-            args.append(status.value)
-        with self._lock:
-            rows = self._db.execute(query + " ORDER BY created, name", args).fetchall()
-        return [_job(r) for r in rows]
-
-    def with_status(self, *statuses: JobStatus) -> list[Job]:
-        """Every job in one of `statuses`, oldest first."""
-        marks = ",".join("?" * len(statuses))
-        with self._lock:
-            rows = self._db.execute(
-                f"SELECT {_COLUMNS} FROM jobs WHERE status IN ({marks}) ORDER BY created, name",  # noqa: S608
-                [s.value for s in statuses],
-            ).fetchall()
-        return [_job(r) for r in rows]
-
-    def mark_running(self, name: str) -> None:
-        """Pending → Running (counts an attempt)."""
-        with self._lock:
-            self._db.execute(
-                "UPDATE jobs SET status = ?, started = ?, attempts = attempts + 1 WHERE name = ?",
-                (JobStatus.RUNNING.value, utcnow().isoformat(), name),
-            )
-
-    def mark_pending(self, name: str, reason: str) -> None:
-        """Back to Pending (a job interrupted by a restart is run again)."""
-        with self._lock:
-            self._db.execute(
-                "UPDATE jobs SET status = ?, started = NULL, reason = ? WHERE name = ?",
-                (JobStatus.PENDING.value, reason, name),
-            )
-
-    def finish(self, name: str, status: JobStatus, exit_code: int | None, reason: str) -> None:
-        """Record the end of a job."""
-        with self._lock:
-            self._db.execute(
-                "UPDATE jobs SET status = ?, finished = ?, exit_code = ?, reason = ? "
-                "WHERE name = ?",
-                (status.value, utcnow().isoformat(), exit_code, reason, name),
-            )
-
-    def delete(self, name: str) -> None:
-        """Forget a job record."""
-        with self._lock:
             self._db.execute("DELETE FROM jobs WHERE name = ?", (name,))
+        return _job(row) if row else None

@@ -34,7 +34,13 @@ def utcnow() -> datetime:
 
 
 class Job(BaseModel):
-    """A durable job record."""
+    """A durable job record.
+
+    `backend_id` is the backend's handle once it accepted the work (a pid, a Kubernetes Job
+    name, a Slurm id); a Pending job without one is still queued in the dispatcher.
+    `waiting_reason` says why submitted work has not started (Slurm's `Reason`, a pod's
+    scheduling message).
+    """
 
     name: str
     service: str
@@ -42,8 +48,16 @@ class Job(BaseModel):
     event: str = ""
     backend: str = "local"
     created: datetime = Field(default_factory=utcnow)
-    started: datetime | None = None
-    finished: datetime | None = None
+    queued_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
     exit_code: int | None = None
     reason: str = ""
     attempts: int = 0
+    backend_id: str | None = None
+    waiting_reason: str = ""
+
+    @property
+    def terminal(self) -> bool:
+        """Whether the job has ended (Succeeded or Failed)."""
+        return self.status in TERMINAL

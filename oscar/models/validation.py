@@ -22,8 +22,14 @@ from oscar.models.storage import (
     StorageIOConfig,
 )
 
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_IPV4 = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
+# S3's general-purpose bucket naming rules (AWS "Bucket naming rules"); one copy, used by
+# service validation and by the embedded store, so a name one accepts the other never refuses.
+# Always `fullmatch`: `match` with `$` would accept a trailing newline.
+_BUCKET_CHARS = re.compile(r"[a-z0-9][a-z0-9.-]*[a-z0-9]")
+_IP_ADDRESS = re.compile(r"\d+\.\d+\.\d+\.\d+")
+_FORBIDDEN_SEQUENCES = ("..", ".-", "-.")
+_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
 
 
 def format_loc(loc: Sequence[str | int]) -> str:
@@ -51,12 +57,31 @@ def pydantic_field_errors(exc: ValidationError, prefix: str = "") -> list[FieldE
     return errors
 
 
-def _bucket_problem(bucket: str) -> str | None:
-    if not _BUCKET.match(bucket) or ".." in bucket or _IPV4.match(bucket):
+def bucket_name_problem(name: str) -> str | None:
+    """Why `name` is not a valid S3 bucket name, or None when it is.
+
+    3-63 characters; lowercase letters, digits, '.' and '-'; starting and ending with a letter
+    or digit; not an IP address; no '..', '.-' or '-.'; none of S3's reserved prefixes
+    (`xn--`, ...) or suffixes (`-s3alias`, ...). The message names the bucket.
+    """
+    if not 3 <= len(name) <= 63:
+        return f"bucket name '{name}' is not valid: it must be 3-63 characters long"
+    if not _BUCKET_CHARS.fullmatch(name):
         return (
-            f"bucket name '{bucket}' is not valid: 3-63 lowercase letters, digits, '.' and '-', "
-            "starting and ending with a letter or digit"
+            f"bucket name '{name}' is not valid: only lowercase letters, digits, '.' and '-' "
+            "are allowed, and it must start and end with a letter or digit"
         )
+    if _IP_ADDRESS.fullmatch(name):
+        return f"bucket name '{name}' is not valid: it must not be formatted as an IP address"
+    for sequence in _FORBIDDEN_SEQUENCES:
+        if sequence in name:
+            return f"bucket name '{name}' is not valid: it must not contain '{sequence}'"
+    for prefix in _RESERVED_PREFIXES:
+        if name.startswith(prefix):
+            return f"bucket name '{name}' is not valid: the prefix '{prefix}' is reserved by S3"
+    for suffix in _RESERVED_SUFFIXES:
+        if name.endswith(suffix):
+            return f"bucket name '{name}' is not valid: the suffix '{suffix}' is reserved by S3"
     return None
 
 
@@ -83,7 +108,7 @@ def _io_errors(
                     f"'{entry.storage_provider}' is not defined in storage_providers.{kind}",
                 )
             )
-        if kind in ("minio", "s3") and (problem := _bucket_problem(entry.bucket)):
+        if kind in ("minio", "s3") and (problem := bucket_name_problem(entry.bucket)):
             errors.append(FieldError(f"{where}.path", problem))
     return errors
 

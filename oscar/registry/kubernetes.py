@@ -4,17 +4,19 @@ Each service is a ConfigMap `<name>` in the services namespace holding `script.s
 `function_config.yaml` (the service definition without secrets), labelled
 `oscar_service=<name>`; its environment secrets live in a Secret `<name>` of the same namespace.
 Listing is one API call for the ConfigMaps and one for the Secrets, whatever the number of
-services.
+services. Client errors leave as `oscar.errors` types (`oscar.executors.kube.call`).
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 from typing import Any
 
 import yaml
 
 from oscar.errors import ServiceExistsError, ServiceNotFoundError
+from oscar.executors import kube
 from oscar.models.service import Service
 from oscar.registry.base import Registry
 
@@ -30,7 +32,6 @@ class KubernetesRegistry(Registry):
         from kubernetes import client
 
         self._core = client.CoreV1Api(api_client)
-        self._errors = client.exceptions.ApiException
         self.namespace = namespace
 
     def _config_map(self, service: Service) -> dict[str, Any]:
@@ -70,33 +71,66 @@ class KubernetesRegistry(Registry):
             }
         return Service.model_validate(data)
 
+    def _call(self, verb: str, what: str, method: Any, *args: Any, **kwargs: Any) -> Any:
+        return kube.call(verb, f"{what} in namespace {self.namespace}", method, *args, **kwargs)
+
     def create(self, service: Service) -> None:
         """Create the ConfigMap (and Secret); 409 from the API means the name is taken."""
+        what = f"ConfigMap {service.name}"
         try:
-            self._core.create_namespaced_config_map(self.namespace, self._config_map(service))
-        except self._errors as exc:
-            if exc.status == 409:
-                raise ServiceExistsError(service.name) from None
-            raise
+            self._call(
+                "create",
+                what,
+                self._core.create_namespaced_config_map,
+                self.namespace,
+                self._config_map(service),
+            )
+        except kube.ConflictError:
+            raise ServiceExistsError(service.name) from None
         if service.environment.secrets:
-            self._core.create_namespaced_secret(self.namespace, self._secret(service))
+            self._put_secret(service)
+
+    def _put_secret(self, service: Service) -> None:
+        """Create the service's Secret, replacing one a half-finished delete left behind."""
+        what = f"Secret {service.name}"
+        try:
+            self._call(
+                "create",
+                what,
+                self._core.create_namespaced_secret,
+                self.namespace,
+                self._secret(service),
+            )
+        except kube.ConflictError:
+            self._call(
+                "replace",
+                what,
+                self._core.replace_namespaced_secret,
+                service.name,
+                self.namespace,
+                self._secret(service),
+            )
 
     def _read_secret(self, name: str) -> Any | None:
         try:
-            return self._core.read_namespaced_secret(name, self.namespace)
-        except self._errors as exc:
-            if exc.status == 404:
-                return None
-            raise
+            return self._call(
+                "read", f"Secret {name}", self._core.read_namespaced_secret, name, self.namespace
+            )
+        except kube.NotFoundError:
+            return None
 
     def get(self, name: str) -> Service:
         """Read one service."""
         try:
-            config_map = self._core.read_namespaced_config_map(name, self.namespace)
-        except self._errors as exc:
-            if exc.status == 404:
-                raise ServiceNotFoundError(name) from None
-            raise
+            config_map = self._call(
+                "read",
+                f"ConfigMap {name}",
+                self._core.read_namespaced_config_map,
+                name,
+                self.namespace,
+            )
+        except kube.NotFoundError:
+            raise ServiceNotFoundError(name) from None
         if SERVICE_LABEL not in (config_map.metadata.labels or {}):
             raise ServiceNotFoundError(name)
         return self._service(config_map, self._read_secret(name))
@@ -104,13 +138,21 @@ class KubernetesRegistry(Registry):
     def list(self) -> list[Service]:
         """Every service, by name: two API calls in all."""
         selector = SERVICE_LABEL
-        config_maps = self._core.list_namespaced_config_map(
-            self.namespace, label_selector=selector
+        config_maps = self._call(
+            "list",
+            "ConfigMaps",
+            self._core.list_namespaced_config_map,
+            self.namespace,
+            label_selector=selector,
         ).items
         secrets = {
             s.metadata.name: s
-            for s in self._core.list_namespaced_secret(
-                self.namespace, label_selector=selector
+            for s in self._call(
+                "list",
+                "Secrets",
+                self._core.list_namespaced_secret,
+                self.namespace,
+                label_selector=selector,
             ).items
         }
         services = [self._service(cm, secrets.get(cm.metadata.name)) for cm in config_maps]
@@ -118,23 +160,42 @@ class KubernetesRegistry(Registry):
 
     def update(self, service: Service) -> None:
         """Replace the ConfigMap and the Secret (created or removed as secrets come and go)."""
-        self.get(service.name)  # 404 first
-        self._core.replace_namespaced_config_map(
-            service.name, self.namespace, self._config_map(service)
+        name = service.name
+        self.get(name)  # 404 first
+        self._call(
+            "replace",
+            f"ConfigMap {name}",
+            self._core.replace_namespaced_config_map,
+            name,
+            self.namespace,
+            self._config_map(service),
         )
-        existing = self._read_secret(service.name)
-        if service.environment.secrets and existing is not None:
-            self._core.replace_namespaced_secret(
-                service.name, self.namespace, self._secret(service)
-            )
-        elif service.environment.secrets:
-            self._core.create_namespaced_secret(self.namespace, self._secret(service))
-        elif existing is not None:
-            self._core.delete_namespaced_secret(service.name, self.namespace)
+        if service.environment.secrets:
+            self._put_secret(service)
+        else:
+            self._delete_secret(name)
 
     def delete(self, name: str) -> None:
         """Delete the ConfigMap and Secret."""
         self.get(name)
-        self._core.delete_namespaced_config_map(name, self.namespace)
-        if self._read_secret(name) is not None:
-            self._core.delete_namespaced_secret(name, self.namespace)
+        try:
+            self._call(
+                "delete",
+                f"ConfigMap {name}",
+                self._core.delete_namespaced_config_map,
+                name,
+                self.namespace,
+            )
+        except kube.NotFoundError:
+            raise ServiceNotFoundError(name) from None  # deleted by someone else meanwhile
+        self._delete_secret(name)
+
+    def _delete_secret(self, name: str) -> None:
+        with contextlib.suppress(kube.NotFoundError):
+            self._call(
+                "delete",
+                f"Secret {name}",
+                self._core.delete_namespaced_secret,
+                name,
+                self.namespace,
+            )

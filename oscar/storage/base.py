@@ -1,8 +1,14 @@
-"""What the control plane needs from the default object store, whichever it is."""
+"""What the control plane needs from the default object store, whichever it is.
+
+Providers translate their client library's errors where they enter: a store that refuses an
+operation raises `StorageError`, one that cannot be reached `BackendUnavailableError`, each
+message naming the bucket. Nothing else from a client library escapes a provider.
+"""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Collection
 
 from oscar.models.service import Service
 from oscar.models.storage import DEFAULT_PROVIDER
@@ -19,6 +25,11 @@ def default_store_paths(service: Service) -> list[tuple[str, str]]:
     return paths
 
 
+def default_store_buckets(service: Service) -> list[str]:
+    """The service's default-store buckets, each once, in definition order."""
+    return list(dict.fromkeys(bucket for bucket, _ in default_store_paths(service)))
+
+
 def buckets_of_others(registry: Registry, service: Service) -> set[str]:
     """Default-store buckets that services other than `service` use (kept on its deletion)."""
     return {
@@ -30,12 +41,32 @@ def buckets_of_others(registry: Registry, service: Service) -> set[str]:
 
 
 class ServiceStorage(ABC):
-    """Bucket set-up and tear-down for services on the default store."""
+    """Bucket set-up and tear-down for services on the default store.
+
+    Methods block. They raise `StorageError` when the store refuses and
+    `BackendUnavailableError` when it cannot be reached.
+    """
+
+    @abstractmethod
+    def existing_buckets(self, service: Service) -> set[str]:
+        """Which of the service's default-store buckets exist right now.
+
+        Read before `setup_service`, so that undoing a failed set-up removes only the buckets
+        it created, never ones that held data before.
+        """
 
     @abstractmethod
     def setup_service(self, service: Service) -> None:
-        """Create the service's buckets and folders and subscribe its input prefixes."""
+        """Create the service's buckets and folders and subscribe its input prefixes.
+
+        Idempotent. On failure, what was done so far stays: the caller undoes it with
+        `teardown_service(service, keep=<existing_buckets() read before>)`.
+        """
 
     @abstractmethod
-    def teardown_service(self, service: Service) -> None:
-        """Remove what `setup_service` created (buckets another service uses are kept)."""
+    def teardown_service(self, service: Service, keep: Collection[str] = ()) -> None:
+        """Remove the service's buckets, except those in `keep` and those another service uses.
+
+        Buckets that stay get their event subscriptions rewritten from the registry, which
+        should therefore no longer hold this service (or hold the definition being restored).
+        """

@@ -9,6 +9,10 @@ and events raised while the control plane is down wait in MinIO's queue.
 Visibility: `public` buckets get an anonymous read/write bucket policy; `restricted` ones a
 canned policy `oscar-<bucket>` attached to each allowed user that exists in MinIO; `private` ones
 neither (only the control plane's credentials reach them).
+
+Errors: minio's `S3Error` (and admin-API failures) become `StorageError`, a MinIO that cannot
+be reached (connection refused, timeouts, 502-504 answers) `BackendUnavailableError`; each
+message names the endpoint and the bucket.
 """
 
 from __future__ import annotations
@@ -16,13 +20,21 @@ from __future__ import annotations
 import io
 import json
 import logging
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from typing import Any
 
+from oscar.errors import BackendUnavailableError, StorageError
 from oscar.events.router import input_prefixes
 from oscar.models.service import Service
 from oscar.models.storage import MinIOProvider
 from oscar.registry.base import Registry
-from oscar.storage.base import ServiceStorage, buckets_of_others, default_store_paths
+from oscar.storage.base import (
+    ServiceStorage,
+    buckets_of_others,
+    default_store_buckets,
+    default_store_paths,
+)
 
 log = logging.getLogger("oscar.storage")
 TARGET_ID = "OSCAR"
@@ -32,6 +44,11 @@ EVENTS = ["s3:ObjectCreated:*"]
 def webhook_arn(region: str = "") -> str:
     """The ARN MinIO gives the start-up webhook target `OSCAR`."""
     return f"arn:minio:sqs:{region}:{TARGET_ID}:webhook"
+
+
+# HTTP statuses that mean "MinIO is there but cannot serve now" (starting, overloaded, behind a
+# proxy whose upstream is down), as opposed to a refusal of this particular request.
+_UNAVAILABLE_STATUSES = {502, 503, 504}
 
 
 class MinIOStorage(ServiceStorage):
@@ -58,9 +75,43 @@ class MinIOStorage(ServiceStorage):
             secure=provider.endpoint.startswith("https://"),
             cert_check=provider.verify,
         )
+        self.endpoint = provider.endpoint
         self.registry = registry
         # MinIO puts its region in target ARNs only when one is configured; try that first.
         self._arns = [arn] if arn else [webhook_arn(provider.region), webhook_arn()]
+
+    @contextmanager
+    def _translated(self, action: str, bucket: str) -> Iterator[None]:
+        """Turn the minio client's errors into `oscar.errors` types naming `action` and `bucket`.
+
+        `action` completes "cannot <action> bucket '<bucket>'", e.g. "create".
+        """
+        from minio.error import MinioAdminException, MinioException, S3Error, ServerError
+        from urllib3.exceptions import HTTPError, MaxRetryError
+
+        what = f"cannot {action} bucket '{bucket}' on MinIO at {self.endpoint}"
+        try:
+            yield
+        except S3Error as exc:
+            raise StorageError(f"{what}: {exc.code}: {exc.message}") from exc
+        except ServerError as exc:
+            if exc.status_code in _UNAVAILABLE_STATUSES:
+                raise BackendUnavailableError(f"{what}: MinIO answered {exc}") from exc
+            raise StorageError(f"{what}: {exc}") from exc
+        except MinioAdminException as exc:
+            # The admin client keeps the HTTP status only in `_code` (a string).
+            if exc._code.isdigit() and int(exc._code) in _UNAVAILABLE_STATUSES:
+                raise BackendUnavailableError(f"{what}: {exc}") from exc
+            raise StorageError(f"{what}: {exc}") from exc
+        except MinioException as exc:  # an answer the client could not make sense of
+            raise StorageError(f"{what}: {exc}") from exc
+        except HTTPError as exc:  # urllib3: refused, reset, timed out, after its retries
+            reason = exc.reason if isinstance(exc, MaxRetryError) and exc.reason else exc
+            raise BackendUnavailableError(
+                f"cannot reach MinIO at {self.endpoint} (to {action} bucket '{bucket}'): {reason}"
+            ) from exc
+        except ValueError as exc:  # the client's own argument checks, e.g. of bucket names
+            raise StorageError(f"{what}: {exc}") from exc
 
     def _notification(self, bucket: str, arn: str) -> Any:
         from minio.notificationconfig import NotificationConfig, PrefixFilterRule, QueueConfig
@@ -84,19 +135,22 @@ class MinIOStorage(ServiceStorage):
         """Rewrite the bucket's notifications from the registry (one rule per input prefix)."""
         from minio.error import S3Error
 
-        for index, arn in enumerate(self._arns):
-            try:
-                self._client.set_bucket_notification(bucket, self._notification(bucket, arn))
-            except S3Error as exc:
-                if exc.code == "InvalidArgument" and index + 1 < len(self._arns):
-                    continue  # that ARN does not exist on this MinIO: try the next form
-                raise
-            if index:
-                self._arns = self._arns[index:]  # remember the form that worked
-            return
+        with self._translated("subscribe to events of", bucket):
+            for index, arn in enumerate(self._arns):
+                try:
+                    self._client.set_bucket_notification(bucket, self._notification(bucket, arn))
+                except S3Error as exc:
+                    if exc.code == "InvalidArgument" and index + 1 < len(self._arns):
+                        continue  # that ARN does not exist on this MinIO: try the next form
+                    raise
+                if index:
+                    self._arns = self._arns[index:]  # remember the form that worked
+                return
 
     def _restrict(self, bucket: str, users: list[str]) -> None:
         """A policy `oscar-<bucket>` giving `users` (existing MinIO users) the bucket."""
+        from minio.error import MinioAdminException
+
         policy = {
             "Version": "2012-10-17",
             "Statement": [
@@ -112,7 +166,9 @@ class MinIOStorage(ServiceStorage):
         for user in users:
             try:
                 self._admin.attach_policy([name], user=user)
-            except Exception as exc:  # an unknown user or an already attached policy
+            except MinioAdminException as exc:  # an unknown user or an already attached policy
+                # Logged, not raised: a user who does not exist in MinIO yet must not block the
+                # service. Connection failures are not caught here and fail the set-up.
                 log.warning("cannot give %s access to %s: %s", user, bucket, exc)
 
     def _apply_visibility(self, bucket: str, visibility: str, users: list[str]) -> None:
@@ -142,29 +198,43 @@ class MinIOStorage(ServiceStorage):
         else:
             self._client.delete_bucket_policy(bucket)
 
+    def existing_buckets(self, service: Service) -> set[str]:
+        """Which of the service's buckets exist on MinIO now."""
+        found = set()
+        for bucket in default_store_buckets(service):
+            with self._translated("look up", bucket):
+                if self._client.bucket_exists(bucket):
+                    found.add(bucket)
+        return found
+
     def setup_service(self, service: Service) -> None:
         """Create buckets and folder markers, set their visibility, subscribe input prefixes."""
         for bucket, folder in default_store_paths(service):
-            if not self._client.bucket_exists(bucket):
-                self._client.make_bucket(bucket)
-            if folder:
-                self._client.put_object(bucket, f"{folder}/", io.BytesIO(b""), 0)
-        for bucket in {b for b, _ in default_store_paths(service)}:
-            self._apply_visibility(bucket, service.visibility, service.allowed_users)
-        for bucket in {b for b, _ in input_prefixes(service)}:
+            with self._translated("create", bucket):
+                if not self._client.bucket_exists(bucket):
+                    self._client.make_bucket(bucket)
+                if folder:
+                    self._client.put_object(bucket, f"{folder}/", io.BytesIO(b""), 0)
+        for bucket in default_store_buckets(service):
+            with self._translated(f"make {service.visibility}", bucket):
+                self._apply_visibility(bucket, service.visibility, service.allowed_users)
+        for bucket in dict.fromkeys(b for b, _ in input_prefixes(service)):
             self._sync_notifications(bucket)
 
-    def teardown_service(self, service: Service) -> None:
-        """Drop the service's notifications and delete buckets no other service uses."""
-        in_use = buckets_of_others(self.registry, service)
-        for bucket in {b for b, _ in default_store_paths(service)}:
-            if not self._client.bucket_exists(bucket):
+    def teardown_service(self, service: Service, keep: Collection[str] = ()) -> None:
+        """Drop the service's notifications and delete its buckets no other service uses."""
+        in_use = buckets_of_others(self.registry, service) | set(keep)
+        for bucket in default_store_buckets(service):
+            with self._translated("look up", bucket):
+                exists = self._client.bucket_exists(bucket)
+            if not exists:
                 continue
             if bucket in in_use:
                 self._sync_notifications(bucket)  # the registry no longer has this service
                 continue
-            self._client.delete_bucket_notification(bucket)
-            for item in self._client.list_objects(bucket, recursive=True):
-                self._client.remove_object(bucket, item.object_name)
-            self._client.remove_bucket(bucket)
+            with self._translated("delete", bucket):
+                self._client.delete_bucket_notification(bucket)
+                for item in self._client.list_objects(bucket, recursive=True):
+                    self._client.remove_object(bucket, item.object_name)
+                self._client.remove_bucket(bucket)
             log.info("bucket deleted", extra={"bucket": bucket, "service": service.name})

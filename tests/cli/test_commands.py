@@ -110,6 +110,12 @@ def test_quick_start_flow(oscar: tuple[RunningServer, Path], tmp_path: Path) -> 
     common.wait_until(succeeded, timeout=30, what="job succeeded")
     code, out, _ = cli(config, "service", "logs", "get", "word-count", "--latest")
     assert "Counting words in story.txt" in out
+    code, out, _ = cli(config, "service", "logs", "get", "word-count", "--latest", "--tail", "1")
+    assert code == 0 and len(out.splitlines()) == 1 and "Counting words" not in out
+    code, out, _ = cli(config, "service", "logs", "list", "word-count")
+    header = out.splitlines()[0].split()
+    assert header[-4:] == ["BACKEND", "BACKEND_ID", "WAITING_REASON", "REASON"]
+    assert " local " in out.splitlines()[1]
     code, out, _ = cli(config, "service", "logs", "list", "word-count", "-s", "failed")
     assert "word-count-" not in out
     code, out, _ = cli(config, "service", "logs", "delete", "word-count", "--all")

@@ -374,7 +374,7 @@ class S3App:
             async for data in request.stream():
                 payload = decoder.feed(data) if decoder else data
                 if payload:
-                    writer.write(payload)
+                    await run_in_threadpool(writer.write, payload)
             if decoder and not decoder.done:
                 raise S3Error("IncompleteBody", "the aws-chunked body ended early", 400)
             signed_hash = "" if chunked else verified.payload_hash
@@ -421,7 +421,7 @@ class S3App:
         except BaseException:
             self.store.discard_blob(blob)
             raise
-        self._created(info, verified, "s3:ObjectCreated:Put")
+        await run_in_threadpool(self._created, info, verified, "s3:ObjectCreated:Put")
         return Response(status_code=200, headers={"ETag": f'"{md5}"'})
 
     def _copy_object(
@@ -487,7 +487,9 @@ class S3App:
         info = await run_in_threadpool(
             self.store.complete_upload, bucket, key, query["uploadId"], parts
         )
-        self._created(info, verified, "s3:ObjectCreated:CompleteMultipartUpload")
+        await run_in_threadpool(
+            self._created, info, verified, "s3:ObjectCreated:CompleteMultipartUpload"
+        )
         body = xml.element("Location", f"/{bucket}/{key}") + xml.element("Bucket", bucket)
         body += xml.element("Key", key) + xml.element("ETag", f'"{info.etag}"')
         return self._xml("CompleteMultipartUploadResult", body)
@@ -495,6 +497,7 @@ class S3App:
     # --- helpers ---------------------------------------------------------------------------
 
     def _created(self, info: ObjectInfo, verified: VerifiedRequest, event: str) -> None:
+        # Blocks (registry read, fsynced job record): callers run it in a worker thread.
         if self.on_object_created is not None:
             self.on_object_created(info, verified.access_key, event)
 

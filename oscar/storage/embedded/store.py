@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import sqlite3
 import threading
 import uuid
@@ -21,8 +20,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from oscar.models.job import utcnow
+from oscar.models.validation import bucket_name_problem
 
-_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 MAX_KEY_BYTES = 1024
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS buckets (name TEXT PRIMARY KEY, created TEXT NOT NULL);
@@ -79,9 +78,9 @@ class Listing:
 
 
 def check_bucket_name(name: str) -> None:
-    """Raise `InvalidBucketName` unless `name` follows S3's rules."""
-    if not _BUCKET_NAME.match(name) or ".." in name or re.fullmatch(r"[\d.]+", name):
-        raise StoreError("InvalidBucketName", f"invalid bucket name {name!r}", 400)
+    """Raise `InvalidBucketName` unless `name` follows S3's rules (the rule services obey)."""
+    if (problem := bucket_name_problem(name)) is not None:
+        raise StoreError("InvalidBucketName", problem, 400)
 
 
 def check_key(key: str) -> None:

@@ -6,8 +6,10 @@ from typing import Any
 
 import httpx
 import pytest
+from botocore.exceptions import ClientError
 
-from tests.fixtures.services import minimal_service
+from tests.fixtures.server import RunningServer
+from tests.fixtures.services import minimal_service, unique_name
 
 # (case id, fields merged into a minimal valid definition, field path the error must name)
 INVALID: list[tuple[str, dict[str, Any], str]] = [
@@ -44,6 +46,15 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
     (
         "output-bad-bucket-name",
         {"output": [{"storage_provider": "minio", "path": "Bad_Bucket/out"}]},
+        "output[0].path",
+    ),
+    ("input-bucket-too-short", {"input": [{"path": "ab/in"}]}, "input[0].path"),
+    ("input-bucket-ip-address", {"input": [{"path": "10.0.0.1/in"}]}, "input[0].path"),
+    ("input-bucket-dot-dash", {"input": [{"path": "my.-bucket/in"}]}, "input[0].path"),
+    ("input-bucket-xn-prefix", {"input": [{"path": "xn--bucket/in"}]}, "input[0].path"),
+    (
+        "output-bucket-s3alias-suffix",
+        {"output": [{"storage_provider": "minio", "path": "data-s3alias/out"}]},
         "output[0].path",
     ),
     ("env-variables-not-map", {"environment": {"variables": ["A=1"]}}, "environment.variables"),
@@ -98,3 +109,26 @@ def test_invalid_definition_is_400_naming_the_field(
     # Nothing was stored.
     if "name" in definition and isinstance(definition["name"], str):
         assert api.get(f"/system/services/{definition['name']}").status_code in {400, 404}
+
+
+@pytest.mark.parametrize(
+    "bucket", ["ab", "192.168.0.1", "a..b", "a-.b", "xn--abc", "abc-s3alias", "abc-"]
+)
+def test_bucket_against_s3_rules_is_400_and_leaves_nothing(
+    server: RunningServer, api: httpx.Client, bucket: str
+) -> None:
+    """The rule validation applies is the store's: refused up front, never half-created."""
+    name = unique_name()
+    definition = minimal_service(
+        name, input=[{"path": f"{name}/in"}], output=[{"path": f"{bucket}/out"}]
+    )
+    response = api.post("/system/services", json=definition)
+    assert response.status_code == 400, response.text
+    errors = response.json()["errors"]
+    assert [e["field"] for e in errors] == ["output[0].path"]
+    assert f"'{bucket}'" in errors[0]["message"]
+    assert api.get(f"/system/services/{name}").status_code == 404
+    # Not even the valid input bucket was created.
+    with pytest.raises(ClientError) as missing:
+        server.s3().head_bucket(Bucket=name)
+    assert missing.value.response["Error"]["Code"] in {"404", "NoSuchBucket"}

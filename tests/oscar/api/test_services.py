@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections.abc import Iterator
 
 import httpx
@@ -79,6 +80,28 @@ def test_duplicate_name_is_409(api: httpx.Client, created: dict[str, object]) ->
     response = api.post("/system/services", json=minimal_service(str(created["name"])))
     assert response.status_code == 409
     assert created["name"] in response.json()["detail"]
+
+
+def test_validation_accepts_the_buckets_the_store_accepts(
+    server: RunningServer, api: httpx.Client
+) -> None:
+    """A digits-only bucket is valid S3; validation and the store agree, so it is created.
+
+    (Validation used to accept it and the store to refuse it: a 500, a half-created service
+    and a 409 on retry.)
+    """
+    name, bucket = unique_name(), f"{uuid.uuid4().int % 10**12:012d}"
+    definition = minimal_service(name, input=[{"path": f"{bucket}/in"}])
+    assert api.post("/system/services", json=definition).status_code == 201
+    assert api.get(f"/system/services/{name}").json()["input"][0]["path"] == f"{bucket}/in"
+    s3 = server.s3()
+    listed = s3.list_objects_v2(Bucket=bucket)["Contents"]
+    assert [o["Key"] for o in listed] == ["in/"]
+    assert api.post("/system/services", json=definition).status_code == 409
+    assert api.delete(f"/system/services/{name}").status_code == 204
+    assert bucket not in {b["Name"] for b in s3.list_buckets()["Buckets"]}
+    assert api.post("/system/services", json=definition).status_code == 201  # no leftovers
+    assert api.delete(f"/system/services/{name}").status_code == 204
 
 
 def test_update_keeps_token_and_owner(api: httpx.Client, created: dict[str, object]) -> None:

@@ -7,6 +7,7 @@ the ksvc's `status.url` to it, as Knative's controller would.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -14,10 +15,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from kubernetes import client
 
-from oscar.executors.knative import GROUP, PLURAL, VERSION
+from oscar.errors import BackendUnavailableError
+from oscar.executors import kube
+from oscar.executors.base import SyncResult
+from oscar.executors.knative import GROUP, PLURAL, VERSION, KnativeBackend
+from oscar.models.validation import parse_service
 from tests.fixtures.kube import namespace_with_supervisor_volume
-from tests.fixtures.server import RunningServer
+from tests.fixtures.server import RunningServer, free_port
 from tests.fixtures.services import minimal_service
 from tests.services import common
 from tests.services.kubernetes import KubernetesCluster
@@ -63,7 +69,8 @@ def watchdog() -> Iterator[str]:
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             answer = b"watchdog ran the supervisor on: " + body
-            self.send_response(200)
+            # As the watchdog does when the supervisor exits non-zero.
+            self.send_response(500 if body == b"fail" else 200)
             self.send_header("Content-Type", "text/plain")
             self.send_header("Content-Length", str(len(answer)))
             self.end_headers()
@@ -78,15 +85,12 @@ def watchdog() -> Iterator[str]:
     server.shutdown()
 
 
-def test_knative_service_and_run_proxy(
-    kubernetes: KubernetesCluster, start_oscar: Callable[..., RunningServer], watchdog: str
-) -> None:
+def _install_ksvc_crd(api: Any, namespace: str) -> Any:
+    """Knative's Service CRD (once per cluster); returns a CustomObjectsApi once it serves."""
     from kubernetes import client
 
-    api, namespace = namespace_with_supervisor_volume(kubernetes)
-    extensions = client.ApiextensionsV1Api(api)
     try:
-        extensions.create_custom_resource_definition(KSVC_CRD)
+        client.ApiextensionsV1Api(api).create_custom_resource_definition(KSVC_CRD)
     except client.exceptions.ApiException as exc:
         assert exc.status == 409
     custom = client.CustomObjectsApi(api)
@@ -95,6 +99,14 @@ def test_knative_service_and_run_proxy(
         timeout=30,
         what="ksvc CRD established",
     )
+    return custom
+
+
+def test_knative_service_and_run_proxy(
+    kubernetes: KubernetesCluster, start_oscar: Callable[..., RunningServer], watchdog: str
+) -> None:
+    api, namespace = namespace_with_supervisor_volume(kubernetes)
+    custom = _install_ksvc_crd(api, namespace)
     env = {
         "OSCAR_SERVERLESS_BACKEND": "knative",
         "OSCAR_REGISTRY": "kubernetes",
@@ -129,3 +141,41 @@ def test_knative_service_and_run_proxy(
     assert http.delete(f"/system/services/{name}").status_code == 204
     remaining = custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)["items"]
     assert remaining == []
+
+
+def test_run_sync_answers_and_fails_like_the_watchdog(
+    kubernetes: KubernetesCluster, watchdog: str
+) -> None:
+    """The backend as a `SyncRunner`: 2xx is exit code 0, anything else non-zero with the
+    status in the log; Kubernetes and connection errors leave as `oscar.errors` types."""
+    api = kubernetes.api_client()
+    namespace = f"kn-{uuid.uuid4().hex[:6]}"
+    client.CoreV1Api(api).create_namespace({"metadata": {"name": namespace}})
+    custom = _install_ksvc_crd(api, namespace)
+    backend = KnativeBackend(api, namespace)
+    assert backend.backend == ""  # Knative scales and queues its own pods: no Job slot taken
+    service = parse_service(minimal_service(f"kn-{uuid.uuid4().hex[:6]}", token="k" * 64))
+
+    with pytest.raises(kube.NotFoundError):  # no ksvc yet: a BackendError, not an ApiException
+        asyncio.run(backend.run_sync(service, b"x", 10))
+    backend.apply(service)
+    backend.apply(service)  # replaces the existing one
+    custom.patch_namespaced_custom_object_status(
+        GROUP, VERSION, namespace, PLURAL, service.name, {"status": {"url": watchdog}}
+    )
+    assert asyncio.run(backend.run_sync(service, b"aGk=", 10)) == SyncResult(
+        0, b"watchdog ran the supervisor on: aGk=", ""
+    )
+    failed = asyncio.run(backend.run_sync(service, b"fail", 10))
+    assert failed.exit_code == 1
+    assert failed.log.startswith("the Knative Service answered HTTP 500")
+
+    closed = f"http://127.0.0.1:{free_port()}"
+    custom.patch_namespaced_custom_object_status(
+        GROUP, VERSION, namespace, PLURAL, service.name, {"status": {"url": closed}}
+    )
+    with pytest.raises(BackendUnavailableError, match="cannot reach the Knative Service"):
+        asyncio.run(backend.run_sync(service, b"x", 10))
+    backend.delete(service.name)
+    backend.delete(service.name)  # absent is fine
+    assert custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)["items"] == []

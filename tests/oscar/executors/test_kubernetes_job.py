@@ -6,13 +6,15 @@ import uuid
 
 import pytest
 
-from oscar.executors.kubernetes_job import job_manifest, job_name
+from oscar.executors.kubernetes_job import job_manifest, job_uuid
+from oscar.models.job import new_job_name
 from oscar.models.service import Service
 from oscar.models.validation import parse_service
 from tests.fixtures.services import minimal_service
 from tests.services.kubernetes import KubernetesCluster
 
 UUID = str(uuid.UUID(int=7))
+NAME = f"grayify-{UUID}"
 
 
 def _service(**fields: object) -> Service:
@@ -31,25 +33,42 @@ def _service(**fields: object) -> Service:
     )
 
 
-def test_job_name_rule() -> None:
-    assert job_name("grayify", UUID) == f"grayify-{UUID}"
-    assert job_name("a" * 25, UUID) == f"{'a' * 16}-{UUID}"
-    assert job_name("a" * 24, UUID) == f"{'a' * 24}-{UUID}"
+@pytest.mark.parametrize("length", [1, 7, 24, 25, 30, 39])
+def test_job_uuid_is_the_suffix_of_the_job_name_for_every_length(length: int) -> None:
+    """One rule makes names (`new_job_name`); `JOB_UUID` is read back from the name, whether
+    the service name was cut to 16 characters (25 or longer) or not."""
+    service = parse_service(minimal_service("s" * length))
+    name = new_job_name(service.name)
+    assert len(name) <= 63  # fits a label value, as the Job's `oscar_job` label needs
+    manifest = job_manifest(service, "e", name, namespace="ns")
+    (container,) = manifest["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert str(uuid.UUID(env["JOB_UUID"])) == env["JOB_UUID"] == job_uuid(name)
+    assert name == f"{service.name[:16] if length >= 25 else service.name}-{env['JOB_UUID']}"
+    assert manifest["metadata"]["name"] == name
+    assert manifest["metadata"]["labels"]["oscar_job"] == name
+
+
+def test_a_name_without_a_uuid_is_refused() -> None:
+    with pytest.raises(ValueError, match="does not end with a UUID"):
+        job_uuid("grayify-not-a-uuid")
 
 
 def test_job_spec_matches_upstream() -> None:
-    job = job_manifest(_service(), '{"Records": []}', UUID, namespace="oscar-svc")
+    job = job_manifest(_service(), '{"Records": []}', NAME, namespace="oscar-svc")
     assert job["apiVersion"] == "batch/v1"
     assert job["kind"] == "Job"
     meta = job["metadata"]
     assert meta["name"] == f"grayify-{UUID}"
     assert meta["namespace"] == "oscar-svc"
-    assert meta["labels"] == {"team": "x", "oscar_service": "grayify"}
+    # Upstream's labels, plus ours naming the job (so one selector lists the Jobs in flight).
+    assert meta["labels"] == {"team": "x", "oscar_service": "grayify", "oscar_job": NAME}
     assert meta["annotations"] == {"slurm-job.vk.io/flags": "--time=1:00:00"}
     spec = job["spec"]
     assert spec["backoffLimit"] == 0
     assert spec["ttlSecondsAfterFinished"] == 2592000
     pod = spec["template"]["spec"]
+    assert spec["template"]["metadata"]["labels"] == {"team": "x", "oscar_service": "grayify"}
     assert pod["restartPolicy"] == "Never"
     assert pod["automountServiceAccountToken"] is False
     assert pod["enableServiceLinks"] is False
@@ -84,13 +103,16 @@ def test_gpu_pull_secrets_ephemeral_storage_and_env_secret() -> None:
     service = _service(
         enable_gpu=True, image_pull_secrets=["regcred"], ephemeral_storage_request="2Gi"
     )
-    job = job_manifest(service, "e", UUID, namespace="ns", env_secret="grayify")
+    job = job_manifest(
+        service, "e", NAME, namespace="ns", env_secret="grayify", supervisor_timeout=90.5
+    )
     pod = job["spec"]["template"]["spec"]
     container = pod["containers"][0]
     assert container["resources"]["limits"]["nvidia.com/gpu"] == "1"
     assert container["resources"]["requests"] == {"ephemeral-storage": "2Gi"}
     assert pod["imagePullSecrets"] == [{"name": "regcred"}]
     assert container["envFrom"] == [{"secretRef": {"name": "grayify"}}]
+    assert {"name": "SUPERVISOR_TIMEOUT", "value": "90.5"} in container["env"]
 
 
 @pytest.mark.kubernetes
@@ -101,7 +123,7 @@ def test_real_api_server_accepts_the_job(kubernetes: KubernetesCluster) -> None:
     namespace = f"oscar-svc-{uuid.uuid4().hex[:6]}"
     client.CoreV1Api(api).create_namespace({"metadata": {"name": namespace}})
     service = _service(enable_gpu=True, image_pull_secrets=["regcred"])
-    manifest = job_manifest(service, '{"k": 1}', UUID, namespace=namespace, env_secret="grayify")
+    manifest = job_manifest(service, '{"k": 1}', NAME, namespace=namespace, env_secret="grayify")
     created = client.BatchV1Api(api).create_namespaced_job(namespace, manifest, dry_run="All")
     assert created.metadata.name == f"grayify-{UUID}"
     container = created.spec.template.spec.containers[0]

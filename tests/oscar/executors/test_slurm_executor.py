@@ -1,13 +1,28 @@
-"""HPC offload through the real one-node Slurm: routing `hpc` vs `cloud` give the same outputs."""
+"""The Slurm executor on the real one-node Slurm: directly, under a real dispatcher, and end to
+end through `oscar serve` (routing `hpc` vs `cloud` give the same outputs)."""
 
 from __future__ import annotations
 
+import asyncio
+import subprocess
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from oscar.executors.base import Observation
+from oscar.executors.fake import FakeExecutor
+from oscar.executors.slurm import LocalTransport, SlurmExecutor
+from oscar.jobs.dispatcher import Dispatcher
+from oscar.jobs.store import JobStore
+from oscar.models.job import Job, JobStatus, new_job_name
+from oscar.models.service import Service
+from oscar.models.storage import MinIOProvider
+from oscar.models.validation import parse_service
+from oscar.registry.memory import MemoryRegistry
+from tests.fixtures.harness_slurm import SlurmHarness
 from tests.fixtures.server import RunningServer, wait_object
 from tests.fixtures.services import minimal_service
 from tests.services import common
@@ -20,6 +35,176 @@ SCRIPT = (
 )
 
 
+def _job(service: Service) -> Job:
+    return Job(name=new_job_name(service.name), service=service.name, event="x", backend="slurm")
+
+
+def _until(
+    executor: SlurmExecutor, handle: str, done: Callable[[Observation], bool], what: str
+) -> Observation:
+    """Poll the executor until `done` holds for the job's observation."""
+    return common.wait_until(
+        lambda: (seen := executor.poll([handle])[handle]) and done(seen) and seen,
+        timeout=60,
+        interval=0.2,
+        what=what,
+    )
+
+
+# --- the harness of the contract tests, and what only Slurm does ---------------------------
+@pytest.mark.parametrize(
+    ("behaviour", "status", "exit_code"),
+    [("succeed", JobStatus.SUCCEEDED, 0), ("fail", JobStatus.FAILED, 3)],
+)
+def test_harness_jobs_end_as_asked_and_start_once(
+    slurm_harness: SlurmHarness, behaviour: str, status: JobStatus, exit_code: int
+) -> None:
+    executor = slurm_harness.executor()
+    service = slurm_harness.service(behaviour)  # type: ignore[arg-type]
+    job = _job(service)
+    handle = executor.submit(job, service)
+    ended = _until(executor, handle, lambda o: o.terminal, f"{behaviour} job to end")
+    assert (ended.status, ended.exit_code) == (status, exit_code)
+    if status == JobStatus.FAILED:
+        assert ended.reason == f"Slurm job {handle} ended FAILED with exit code 3"
+    assert slurm_harness.runs(job) == 1
+    assert not slurm_harness.work_alive(job)
+    log = executor.logs(job)
+    assert f"Slurm job {handle} on " in log
+    ended_line = "Job finished" if exit_code == 0 else "the script failed with exit code 3"
+    assert ended_line in log
+    assert executor.logs(job, tail=1) == log.splitlines(keepends=True)[-1]
+
+
+def test_a_held_job_runs_until_cancelled_and_a_new_instance_reattaches(
+    slurm_harness: SlurmHarness,
+) -> None:
+    first = slurm_harness.executor()
+    service = slurm_harness.service("hold")
+    job = _job(service)
+    handle = first.submit(job, service)
+    _until(first, handle, lambda o: o.status == JobStatus.RUNNING, "held job to run")
+    # Slurm says RUNNING once the batch step starts; the script itself follows the supervisor.
+    common.wait_until(lambda: slurm_harness.runs(job) == 1, timeout=60, what="script started")
+    assert slurm_harness.work_alive(job)
+    restarted = slurm_harness.executor()
+    assert restarted.submit(job, service) == handle  # the recorded id, nothing new submitted
+    assert restarted.poll([handle])[handle].status == JobStatus.RUNNING
+    restarted.cancel(handle)
+    ended = _until(restarted, handle, lambda o: o.terminal, "cancelled job to end")
+    assert ended.status == JobStatus.FAILED and "CANCELLED" in ended.reason
+    common.wait_until(lambda: not slurm_harness.work_alive(job), timeout=60, what="job gone")
+    assert slurm_harness.runs(job) == 1
+    restarted.cancel(handle)  # already gone: fine
+
+
+def test_a_queued_job_waits_with_slurms_reason_until_cancelled(
+    slurm_harness: SlurmHarness,
+) -> None:
+    executor = slurm_harness.executor()
+    service = slurm_harness.service("queued")
+    job = _job(service)
+    handle = executor.submit(job, service)
+    waiting = _until(executor, handle, lambda o: o.reason == "BeginTime", "BeginTime reason")
+    assert waiting.status == JobStatus.PENDING
+    assert slurm_harness.work_alive(job)
+    executor.cleanup(job)  # cancels the Slurm job and removes the folder
+    assert not (slurm_harness.jobs_dir / job.name).exists()
+    common.wait_until(lambda: not slurm_harness.work_alive(job), timeout=60, what="job gone")
+    assert executor.poll([handle])[handle].reason == f"Slurm job {handle} ended CANCELLED"
+    assert slurm_harness.runs(job) == 0
+
+
+def test_ids_slurm_never_had_are_answered_failed(slurm: SlurmCluster, tmp_path: Path) -> None:
+    transport = LocalTransport({"SLURM_CONF": str(slurm.conf_path)})
+    executor = SlurmExecutor(tmp_path / "jobs", MinIOProvider(), transport, timeout=60)
+    # One unknown id makes squeue exit non-zero; several make it print nothing.
+    for ids in (["987654"], ["987654", "987655"]):
+        answer = executor.poll(ids)
+        assert answer == {
+            i: Observation(JobStatus.FAILED, reason=f"Slurm no longer knows job {i}") for i in ids
+        }
+    executor.cancel("987654")  # unknown: fine
+
+
+def test_annotation_flags_reach_slurm(slurm_harness: SlurmHarness) -> None:
+    executor = slurm_harness.executor()
+    service = parse_service(
+        minimal_service(
+            token="a" * 64,
+            cpu="1",
+            memory="128Mi",
+            annotations={
+                "slurm-job.vk.io/flags": "--begin=now+3600 --time=00:10:00",
+                "job.vk.io/flags": "--comment='two words'",
+            },
+        )
+    )
+    job = _job(service)
+    handle = executor.submit(job, service)
+    fields = slurm_harness.cluster.job_state(handle)
+    assert fields["TimeLimit"] == "00:10:00"
+    assert fields["MinMemoryNode"] == "128M"
+    assert fields["JobName"] == job.name
+    text = slurm_harness.cluster.run(["scontrol", "show", "job", handle]).stdout
+    assert "Comment=two words" in text
+
+
+# --- regression: one timed-out Slurm command must not stop the polling ---------------------
+class FirstSqueueHangs(LocalTransport):
+    """The first `squeue -j` times out, as with a hung slurmctld; everything else is real."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        super().__init__(env)
+        self.hung = 0
+
+    def execute(self, argv: list[str]) -> subprocess.CompletedProcess[str]:
+        if argv[0] == "squeue" and "-j" in argv and not self.hung:
+            self.hung += 1
+            raise subprocess.TimeoutExpired(argv, self.command_timeout)
+        return super().execute(argv)
+
+
+def test_a_hung_squeue_does_not_stop_following_slurm_jobs(
+    slurm: SlurmCluster, tmp_path: Path
+) -> None:
+    """Finding: one `subprocess.TimeoutExpired` silently ended the shared Slurm poller, so
+    every Slurm job then waited about an hour. The job must still end within seconds."""
+    transport = FirstSqueueHangs({"SLURM_CONF": str(slurm.conf_path)})
+    executor = SlurmExecutor(
+        tmp_path / "jobs", MinIOProvider(), transport, timeout=120, poll_interval=0.2
+    )
+    registry = MemoryRegistry()
+    service = parse_service(minimal_service(routing="hpc", token="a" * 64, cpu="1", memory="128Mi"))
+    registry.create(service)
+    store = JobStore(tmp_path / "jobs.db")
+    dispatcher = Dispatcher(store, registry, FakeExecutor(), hpc=executor, job_timeout=120)
+
+    def ended(name: str) -> Job | None:
+        record = store.get(name)
+        return record if record is not None and record.terminal else None
+
+    async def scenario() -> Job:
+        await dispatcher.start()
+        try:
+            job = await asyncio.to_thread(dispatcher.submit, service.name, "x")
+            assert job is not None and job.backend == "slurm"
+            return await asyncio.to_thread(
+                common.wait_until, lambda: ended(job.name), timeout=30, what="Slurm job to end"
+            )
+        finally:
+            await dispatcher.stop()
+
+    try:
+        record = asyncio.run(scenario())
+    finally:
+        store.close()
+    assert transport.hung == 1
+    assert record.status == JobStatus.SUCCEEDED, record.reason
+    assert record.exit_code == 0 and record.backend_id
+
+
+# --- end to end through `oscar serve` -------------------------------------------------------
 def _service(name: str, routing: str, script: str = SCRIPT) -> dict[str, Any]:
     return minimal_service(
         name,

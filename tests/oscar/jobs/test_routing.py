@@ -4,23 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from oscar.executors.local import LocalExecutor
-from oscar.executors.slurm import LocalTransport, SlurmExecutor
+from oscar.executors.fake import FakeExecutor
 from oscar.jobs.dispatcher import Dispatcher
 from oscar.jobs.store import JobStore
 from oscar.models.job import Job
-from oscar.models.storage import MinIOProvider
 from oscar.models.validation import parse_service
 from oscar.registry.memory import MemoryRegistry
 from tests.fixtures.services import minimal_service
 
 
 def _dispatcher(tmp_path: Path, threshold: int = 3) -> tuple[Dispatcher, MemoryRegistry, JobStore]:
-    store = MinIOProvider(endpoint="http://127.0.0.1:9", access_key="a", secret_key="b")
     registry, jobs = MemoryRegistry(), JobStore(tmp_path / "jobs.db")
-    cloud = LocalExecutor(tmp_path / "local", store, 60)
-    hpc = SlurmExecutor(tmp_path / "slurm", store, LocalTransport(), 60)
-    return Dispatcher(jobs, registry, cloud, 1, hpc=hpc, auto_threshold=threshold), registry, jobs
+    cloud, hpc = FakeExecutor("local"), FakeExecutor("slurm")
+    return Dispatcher(jobs, registry, cloud, hpc=hpc, auto_threshold=threshold), registry, jobs
 
 
 def test_cloud_hpc_and_auto(tmp_path: Path) -> None:
@@ -42,9 +38,8 @@ def test_cloud_hpc_and_auto(tmp_path: Path) -> None:
 
 
 def test_without_an_hpc_executor_everything_runs_in_the_cloud(tmp_path: Path) -> None:
-    store = MinIOProvider(endpoint="http://127.0.0.1:9", access_key="a", secret_key="b")
     registry, jobs = MemoryRegistry(), JobStore(tmp_path / "jobs.db")
-    dispatcher = Dispatcher(jobs, registry, LocalExecutor(tmp_path / "l", store, 60), 1)
+    dispatcher = Dispatcher(jobs, registry, FakeExecutor("local"))
     registry.create(parse_service(minimal_service("h", routing="hpc")))
     job = dispatcher.submit("h", "e")
     assert job is not None and job.backend == "local"

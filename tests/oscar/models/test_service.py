@@ -10,7 +10,8 @@ import yaml
 
 from oscar.errors import InvalidServiceError
 from oscar.models.service import Service
-from oscar.models.validation import parse_service
+from oscar.models.validation import bucket_name_problem, parse_service
+from oscar.storage.embedded.store import StoreError, check_bucket_name
 from tests.fixtures.services import full_service, minimal_service
 
 
@@ -103,3 +104,66 @@ def test_several_errors_reported_together() -> None:
         parse_service({"name": "Bad_Name", "memory": "lots"})
     fields = {error.field for error in excinfo.value.errors}
     assert {"name", "image", "script", "memory"} <= fields
+
+
+VALID_BUCKETS = [
+    "abc",
+    "123",  # all digits is allowed by S3 (it is not an IP address)
+    "my-bucket",
+    "my.bucket.1",
+    "a" * 63,
+    "1.2.3",
+    "xn-ok",
+    "s3alias-first",
+]
+INVALID_BUCKETS = {
+    "ab": "3-63 characters",
+    "a" * 64: "3-63 characters",
+    "My-Bucket": "lowercase",
+    "my_bucket": "lowercase",
+    "-abc": "start and end",
+    "abc-": "start and end",
+    ".abc": "start and end",
+    "abc.": "start and end",
+    "abc\n": "lowercase",  # `match` with `$` would accept the trailing newline
+    "192.168.1.1": "IP address",
+    "a..b": "'..'",
+    "a.-b": "'.-'",
+    "a-.b": "'-.'",
+    "xn--abc": "prefix 'xn--'",
+    "sthree-abc": "prefix 'sthree-'",
+    "abc-s3alias": "suffix '-s3alias'",
+    "abc--ol-s3": "suffix '--ol-s3'",
+}
+
+
+@pytest.mark.parametrize("name", VALID_BUCKETS)
+def test_valid_bucket_names(name: str) -> None:
+    assert bucket_name_problem(name) is None
+    check_bucket_name(name)  # the embedded store accepts exactly what validation accepts
+    service = parse_service(minimal_service("svc", input=[{"path": f"{name}/in"}]))
+    assert service.input[0].bucket == name
+
+
+@pytest.mark.parametrize(("name", "reason"), INVALID_BUCKETS.items(), ids=repr)
+def test_invalid_bucket_names_name_the_bucket_and_the_rule(name: str, reason: str) -> None:
+    problem = bucket_name_problem(name)
+    assert problem is not None
+    assert f"'{name}'" in problem and reason in problem
+    with pytest.raises(StoreError) as refused:
+        check_bucket_name(name)
+    assert (refused.value.code, refused.value.message) == ("InvalidBucketName", problem)
+
+
+@pytest.mark.parametrize("name", [n for n in INVALID_BUCKETS if "\n" not in n])
+def test_invalid_bucket_is_reported_at_its_path(name: str) -> None:
+    data = minimal_service(
+        "svc",
+        input=[{"path": "fine-bucket/in"}],
+        output=[{"storage_provider": "minio", "path": f"{name}/out"}],
+    )
+    with pytest.raises(InvalidServiceError) as excinfo:
+        parse_service(data)
+    assert [(e.field, e.message) for e in excinfo.value.errors] == [
+        ("output[0].path", bucket_name_problem(name))
+    ]

@@ -12,7 +12,13 @@ from typing import Any
 import pytest
 import yaml
 
-from oscar.errors import ConfigurationError, ServiceExistsError, ServiceNotFoundError
+from oscar.errors import (
+    BackendError,
+    BackendUnavailableError,
+    ConfigurationError,
+    ServiceExistsError,
+    ServiceNotFoundError,
+)
 from oscar.models.validation import parse_service
 from oscar.registry.base import Registry
 from oscar.registry.kubernetes import KubernetesRegistry
@@ -140,3 +146,29 @@ def test_kubernetes_registry_stores_services_as_upstream(kubernetes: Any) -> Non
     assert registry.get("stored").environment.secrets == {}
     registry.delete("stored")
     assert core.list_namespaced_secret(namespace, label_selector="oscar_service").items == []
+
+
+def test_kubernetes_registry_translates_an_unreachable_api_server() -> None:
+    """Client errors leave as `oscar.errors` types (the API maps them), never ApiException."""
+    from kubernetes import client
+
+    from tests.services.common import free_port
+
+    configuration = client.Configuration()
+    configuration.host = f"http://127.0.0.1:{free_port()}"
+    configuration.retries = 0
+    registry = KubernetesRegistry(client.ApiClient(configuration), "ns")
+    with pytest.raises(BackendUnavailableError, match="list ConfigMaps in namespace ns"):
+        registry.list()
+    with pytest.raises(BackendUnavailableError, match="read ConfigMap x in namespace ns"):
+        registry.get("x")
+
+
+@pytest.mark.kubernetes
+def test_kubernetes_registry_in_a_missing_namespace(kubernetes: Any) -> None:
+    registry = KubernetesRegistry(kubernetes.api_client(), f"absent-{uuid.uuid4().hex[:8]}")
+    with pytest.raises(BackendError, match="create ConfigMap svc in namespace absent-"):
+        registry.create(parse_service(minimal_service("svc")))
+    with pytest.raises(ServiceNotFoundError):
+        registry.get("svc")
+    assert registry.list() == []

@@ -161,3 +161,142 @@ def test_public_and_private_buckets(minio: Any, tmp_path: Path) -> None:
     registry.delete(name)
     storage.teardown_service(private)
     assert not minio.client().bucket_exists(name)
+
+
+def _manager(storage_for: Callable[[Any], Any], tmp_path: Path) -> tuple[Any, Any, Any]:
+    """(ServiceManager, its SQLite registry, its job store) over `storage_for(registry)`."""
+    from oscar.executors.fake import FakeExecutor
+    from oscar.jobs.dispatcher import Dispatcher
+    from oscar.jobs.store import JobStore
+    from oscar.registry.sqlite import SQLiteRegistry
+    from oscar.services import ServiceManager
+
+    registry = SQLiteRegistry(tmp_path / "oscar.db")
+    jobs = JobStore(tmp_path / "jobs.db")
+    dispatcher = Dispatcher(jobs, registry, FakeExecutor())
+    return ServiceManager(registry, storage_for(registry), dispatcher, jobs), registry, jobs
+
+
+def _provider(minio: Any, **credentials: str) -> Any:
+    from oscar.models.storage import MinIOProvider
+
+    return MinIOProvider(
+        endpoint=minio.endpoint,
+        access_key=credentials.get("access_key", minio.access_key),
+        secret_key=credentials.get("secret_key", minio.secret_key),
+        region=minio.region,
+    )
+
+
+@pytest.mark.minio
+def test_minio_stopped_create_fails_503_and_leaves_nothing(tmp_path: Path) -> None:
+    """A MinIO that is down: BackendUnavailableError naming it, no record, no bucket."""
+    from oscar.errors import BackendUnavailableError, ServiceNotFoundError
+    from oscar.models.validation import parse_service
+    from oscar.storage.minio import MinIOStorage
+
+    with minio_service.running(tmp_path / "minio") as minio:
+        manager, registry, jobs = _manager(
+            lambda registry: MinIOStorage(_provider(minio), registry), tmp_path
+        )
+        try:
+            before = f"up-{uuid.uuid4().hex[:6]}"
+            manager.create(
+                parse_service(minimal_service(before, output=[{"path": f"{before}/out"}]))
+            )
+            assert minio.client().bucket_exists(before)  # the same set-up works while it is up
+
+            common.stop_process(minio.process)
+            name = f"down-{uuid.uuid4().hex[:6]}"
+            service = parse_service(minimal_service(name, output=[{"path": f"{name}/out"}]))
+            with pytest.raises(BackendUnavailableError) as raised:
+                manager.create(service)
+            message = str(raised.value)
+            assert f"cannot reach MinIO at {minio.endpoint}" in message
+            assert f"'{name}'" in message
+            with pytest.raises(ServiceNotFoundError):
+                registry.get(name)
+            assert [s.name for s in registry.list()] == [before]
+
+            minio.restart()
+            # A restarted MinIO lists its buckets only once it has loaded them: wait for that.
+            common.wait_until(
+                lambda: minio.client().bucket_exists(before), timeout=30, what="buckets loaded"
+            )
+            assert not minio.client().bucket_exists(name)
+            manager.delete(before)
+            assert not minio.client().bucket_exists(before)
+        finally:
+            jobs.close()
+            registry.close()
+
+
+@pytest.mark.minio
+def test_minio_refusing_half_way_removes_the_bucket_it_made(minio: Any, tmp_path: Path) -> None:
+    """The bucket is made, then MinIO refuses the event subscription (this MinIO has no
+    `OSCAR` webhook target): StorageError naming the bucket; the bucket goes, the record too,
+    and a bucket that existed before (with its data) stays."""
+    from oscar.errors import ServiceNotFoundError, StorageError
+    from oscar.models.validation import parse_service
+    from oscar.storage.minio import MinIOStorage
+
+    manager, registry, jobs = _manager(
+        lambda registry: MinIOStorage(_provider(minio), registry), tmp_path
+    )
+    sdk: Any = minio.client()
+    name, existing = f"half-{uuid.uuid4().hex[:6]}", f"old-{uuid.uuid4().hex[:6]}"
+    sdk.make_bucket(existing)
+    sdk.put_object(existing, "data.txt", io.BytesIO(b"keep"), 4)
+    service = parse_service(
+        minimal_service(
+            name,
+            output=[{"path": f"{name}/out"}, {"path": f"{existing}/out"}],
+            input=[{"path": f"{name}/in"}],
+        )
+    )
+    try:
+        with pytest.raises(StorageError) as raised:
+            manager.create(service)
+        assert f"bucket '{name}'" in str(raised.value)
+        assert "InvalidArgument" in str(raised.value)
+        with pytest.raises(ServiceNotFoundError):
+            registry.get(name)
+        assert not sdk.bucket_exists(name)
+        assert sorted(o.object_name for o in sdk.list_objects(existing, recursive=True)) == [
+            "data.txt",
+            "out/",
+        ]
+    finally:
+        jobs.close()
+        registry.close()
+
+
+@pytest.mark.minio
+def test_minio_access_denied_is_a_storage_error_naming_the_bucket(
+    minio: Any, tmp_path: Path
+) -> None:
+    """minio's S3Error never escapes the provider: a user without a policy gets AccessDenied."""
+    from oscar.errors import StorageError
+    from oscar.models.validation import parse_service
+    from oscar.storage.minio import MinIOStorage
+
+    user, password = f"np-{uuid.uuid4().hex[:6]}", "user-secret-0123456789"
+    minio.admin().user_add(user, password)
+    manager, registry, jobs = _manager(
+        lambda registry: MinIOStorage(
+            _provider(minio, access_key=user, secret_key=password), registry
+        ),
+        tmp_path,
+    )
+    name = f"denied-{uuid.uuid4().hex[:6]}"
+    try:
+        with pytest.raises(StorageError) as raised:
+            manager.create(parse_service(minimal_service(name, output=[{"path": f"{name}/o"}])))
+        assert type(raised.value) is StorageError
+        assert f"bucket '{name}'" in str(raised.value) and "AccessDenied" in str(raised.value)
+        assert minio.endpoint in str(raised.value)
+        assert registry.list() == []
+        assert not minio.client().bucket_exists(name)
+    finally:
+        jobs.close()
+        registry.close()

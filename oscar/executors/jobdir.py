@@ -1,0 +1,90 @@
+"""The private folder of a job run by a process backend (local or Slurm) and its environment.
+
+The folder holds the supervisor's configuration, the script, the event, the log and the
+response. The supervisor's environment is built from an allow-list: nothing of the control
+plane's own environment (its password, its settings) reaches a job.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import yaml
+
+from oscar.models.service import Service
+from oscar.models.storage import MinIOProvider
+
+# The only variables of the control plane's environment a job inherits: what a shell and the
+# supervisor's Python need to start.
+INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "USER", "LOGNAME")
+
+
+def private_file(path: Path, content: str | bytes) -> None:
+    """Write `content` to a new file only the owner can read (0600)."""
+    data = content.encode() if isinstance(content, str) else content
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+
+
+def job_folder(jobs_dir: Path, job_name: str) -> Path:
+    """The private folder of a job (refusing names that would leave the jobs folder)."""
+    folder = (jobs_dir / job_name).resolve()
+    if folder.parent != jobs_dir.resolve():
+        raise ValueError(f"invalid job name {job_name!r}")
+    return folder
+
+
+def prepare_job(
+    folder: Path,
+    service: Service,
+    event: bytes,
+    store: MinIOProvider,
+    timeout: float,
+    parent_env: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """Write the job's configuration, script and event into `folder`; return the supervisor's
+    environment (allow-listed from `parent_env`, by default this process's)."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    config = service.model_dump(mode="json", by_alias=True, exclude={"token"})
+    providers = config.setdefault("storage_providers", {}).setdefault("minio", {})
+    providers["default"] = {
+        "endpoint": store.endpoint,
+        "region": store.region,
+        "verify": store.verify,
+    }
+    private_file(folder / "function_config.yaml", yaml.safe_dump(config))
+    private_file(folder / "script.sh", service.script)
+    private_file(folder / "event", event)
+    (folder / "work").mkdir(exist_ok=True)
+    parent = os.environ if parent_env is None else parent_env
+    env = {key: parent[key] for key in INHERITED if key in parent}
+    env.update(
+        {
+            "FUNCTION_CONFIG": str(folder / "function_config.yaml"),
+            "SCRIPT": str(folder / "script.sh"),
+            "MINIO_ACCESS_KEY": store.access_key,
+            "MINIO_SECRET_KEY": store.secret_key,
+            "PROVIDER_SECRETS_DIR": str(folder / "no-mounted-secrets"),
+            "SUPERVISOR_TIMEOUT": str(timeout),
+            "OSCAR_SERVICE_NAME": service.name,
+            "OSCAR_SERVICE_TOKEN": service.token,
+            "JOB_UUID": folder.name,
+        }
+    )
+    return env
+
+
+def read_tail(path: Path, tail: int | None = None, max_bytes: int = 8 * 2**20) -> str:
+    """A log file's text (its last `tail` lines when given; never more than `max_bytes`)."""
+    if not path.exists():
+        return ""
+    with path.open("rb") as handle:
+        size = handle.seek(0, os.SEEK_END)
+        handle.seek(max(0, size - max_bytes))
+        text = handle.read().decode(errors="replace")
+    if tail is not None:
+        text = "".join(text.splitlines(keepends=True)[-tail:]) if tail > 0 else ""
+    return text

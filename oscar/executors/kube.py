@@ -1,0 +1,182 @@
+"""The Kubernetes client: building it from settings, provisioning, and translating its errors.
+
+Everything that talks to a Kubernetes API server (executor, registry, Knative) calls it through
+`call`, so that every client error leaves this module as an `oscar.errors` type:
+
+- 404 and 409 become `NotFoundError` and `ConflictError` (the caller decides what they mean: a
+  Job already gone is fine, a service that exists is a `ServiceExistsError`);
+- 401 and 403 become `RefusedError`, a `BackendError` naming the verb and the object refused;
+- 429, 5xx, refused connections and timeouts become `BackendUnavailableError` (the same call may
+  work later; `retry_after` comes from the API server's Retry-After header when it sends one);
+- anything else (422 for an invalid object, 400, TLS failures) becomes a `BackendError` with the
+  API server's own message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from oscar.errors import (
+    BackendError,
+    BackendUnavailableError,
+    ConfigurationError,
+    OscarError,
+)
+from oscar.models.storage import MinIOProvider
+
+T = TypeVar("T")
+
+#: Seconds to connect to, and then to hear from, the API server; without a bound a hung
+#: server would hold a dispatcher worker thread forever.
+REQUEST_TIMEOUT = (10.0, 60.0)
+MINIO_SECRET = "minio"  # noqa: S105 (the name of the Secret, not a password)
+
+
+class KubeError(BackendError):
+    """The API server answered a call with an error status (kept in `status`)."""
+
+    def __init__(self, message: str, status: int) -> None:
+        self.status = status
+        super().__init__(message)
+
+
+class NotFoundError(KubeError):
+    """404: the object (or its namespace) does not exist."""
+
+
+class ConflictError(KubeError):
+    """409: the object exists already (or changed under us)."""
+
+
+class RefusedError(KubeError):
+    """401 or 403: the credentials are wrong or may not do this."""
+
+
+def api_client(kubeconfig: Path | None) -> Any:
+    """A `kubernetes.client.ApiClient` from `kubeconfig`, or the in-cluster configuration.
+
+    No request is made: a wrong address or missing permissions show up at the first call.
+    """
+    try:
+        from kubernetes import client, config
+    except ImportError:
+        raise ConfigurationError(
+            "the Kubernetes executor/registry needs `pip install 'oscar[kubernetes]'`"
+        ) from None
+    try:
+        if kubeconfig is not None:
+            return config.new_client_from_config(config_file=str(kubeconfig))
+        config.load_incluster_config()
+        return client.ApiClient()
+    except Exception as exc:  # the config loaders raise their own and plain exception types
+        where = f"from {kubeconfig}" if kubeconfig else "in-cluster"
+        raise ConfigurationError(f"cannot configure the Kubernetes client {where}: {exc}") from None
+
+
+def provision(api: Any, namespace: str, store: MinIOProvider) -> None:
+    """Make sure the services namespace and its Secret `minio` exist (idempotent).
+
+    The Secret holds the default store's `accessKey` and `secretKey`, which every upstream Job
+    mounts for `minio.default`; an existing one is replaced, so changed credentials reach new
+    Jobs. Not being allowed to create namespaces is fine when the namespace exists already.
+    """
+    from kubernetes import client
+
+    core = client.CoreV1Api(api)
+    # Exists already, or a namespaced service account may not create namespaces: then the
+    # namespace must exist, and creating the Secret below says so if it does not.
+    with contextlib.suppress(ConflictError, RefusedError):
+        namespace_body = {"metadata": {"name": namespace}}
+        call("create", f"namespace {namespace}", core.create_namespace, namespace_body)
+    body = {
+        "metadata": {"name": MINIO_SECRET, "namespace": namespace},
+        "stringData": {"accessKey": store.access_key, "secretKey": store.secret_key},
+    }
+    what = f"Secret {namespace}/{MINIO_SECRET}"
+    try:
+        call("create", what, core.create_namespaced_secret, namespace, body)
+    except ConflictError:
+        call("replace", what, core.replace_namespaced_secret, MINIO_SECRET, namespace, body)
+
+
+def call(verb: str, what: str, method: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """`method(*args, **kwargs)` (a Kubernetes client API method) with its errors translated.
+
+    `verb` and `what` name the operation in messages: ``call("create", "Job ns/x", ...)``.
+    The request is bounded by `REQUEST_TIMEOUT` unless `_request_timeout` is given.
+    """
+    kwargs.setdefault("_request_timeout", REQUEST_TIMEOUT)
+    try:
+        return method(*args, **kwargs)
+    except Exception as exc:
+        translated = translate(exc, verb, what)
+        if translated is None:
+            raise
+        raise translated from exc
+
+
+def translate(exc: BaseException, verb: str, what: str) -> OscarError | None:
+    """The `oscar.errors` type for a Kubernetes client error; None for anything else."""
+    from kubernetes.client.exceptions import ApiException
+    from urllib3.exceptions import HTTPError, MaxRetryError, SSLError
+
+    if isinstance(exc, ApiException):
+        return _from_status(exc, verb, what)
+    if isinstance(exc, MaxRetryError) and isinstance(exc.reason, SSLError):
+        exc = exc.reason
+    if isinstance(exc, SSLError):
+        # A certificate problem is configuration: retrying will not fix it.
+        return BackendError(f"cannot {verb} {what}: TLS error talking to Kubernetes: {exc}")
+    if isinstance(exc, HTTPError | ConnectionError | TimeoutError):
+        reason = exc.reason if isinstance(exc, MaxRetryError) else exc
+        return BackendUnavailableError(f"cannot {verb} {what}: Kubernetes unreachable: {reason}")
+    return None
+
+
+def _from_status(exc: Any, verb: str, what: str) -> OscarError:
+    status = int(exc.status or 0)
+    message = _api_message(exc)
+    if status == 0:  # raised by the client itself, before any request
+        return BackendError(f"cannot {verb} {what}: {message}")
+    if status == 404:
+        return NotFoundError(f"cannot {verb} {what}: not found ({message})", status)
+    if status == 409:
+        return ConflictError(f"cannot {verb} {what}: conflict ({message})", status)
+    if status in (401, 403):
+        refused = "Unauthorized" if status == 401 else "Forbidden"
+        return RefusedError(
+            f"Kubernetes refused to {verb} {what} ({status} {refused}): {message}", status
+        )
+    if status == 429 or status >= 500:
+        return BackendUnavailableError(
+            f"cannot {verb} {what} right now ({status}): {message}", _retry_after(exc)
+        )
+    return KubeError(f"cannot {verb} {what} ({status}): {message}", status)
+
+
+def _api_message(exc: Any) -> str:
+    """The `message` of the API server's Status body, else the HTTP reason."""
+    body = exc.body
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", errors="replace")
+    if body:
+        try:
+            parsed = json.loads(body)
+        except ValueError:
+            return str(body).strip()[:500]
+        if isinstance(parsed, dict) and parsed.get("message"):
+            return str(parsed["message"])
+    return str(exc.reason or "no message")
+
+
+def _retry_after(exc: Any) -> float | None:
+    headers = exc.headers or {}
+    value = headers.get("Retry-After") if hasattr(headers, "get") else None
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:  # an HTTP date: not worth parsing for a retry hint
+        return None

@@ -1,0 +1,422 @@
+"""The Slurm executor without Slurm: the batch script, the state table and the command helper.
+
+The `squeue`/`scontrol` answers below are what the real one-node Slurm of the test environment
+prints (tests/oscar/executors/test_slurm_executor.py runs the same paths against it).
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import stat
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from oscar.errors import BackendTimeoutError, BackendUnavailableError, ExecutorError
+from oscar.executors.base import Observation
+from oscar.executors.slurm import (
+    STATES,
+    TERMINAL,
+    LocalTransport,
+    SlurmExecutor,
+    SSHTransport,
+    observe,
+)
+from oscar.models.job import Job, JobStatus, new_job_name
+from oscar.models.service import Service
+from oscar.models.storage import MinIOProvider
+from oscar.models.validation import parse_service
+from tests.fixtures.services import minimal_service
+from tests.services.slurm import TERMINAL_STATES
+
+Answer = subprocess.CompletedProcess[str] | BaseException
+
+
+class ScriptedTransport(LocalTransport):
+    """Answers each command from `answer(argv)` instead of running it; records every argv."""
+
+    def __init__(self, answer: Callable[[list[str]], Answer]) -> None:
+        super().__init__({"SLURM_CONF": "/nowhere/slurm.conf"})
+        self.answer = answer
+        self.calls: list[list[str]] = []
+
+    def execute(self, argv: list[str]) -> subprocess.CompletedProcess[str]:
+        self.calls.append(argv)
+        result = self.answer(argv)
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+
+def done(argv: list[str], stdout: str = "", code: int = 0, stderr: str = "") -> Answer:
+    return subprocess.CompletedProcess(argv, code, stdout, stderr)
+
+
+def _service(**fields: object) -> Service:
+    defaults: dict[str, object] = {"token": "a" * 64, "cpu": "1", "memory": "128Mi"}
+    return parse_service(minimal_service(**{**defaults, **fields}))
+
+
+def _job(service: Service) -> Job:
+    return Job(name=new_job_name(service.name), service=service.name, event="x", backend="slurm")
+
+
+def _executor(tmp_path: Path, transport: LocalTransport | None = None) -> SlurmExecutor:
+    transport = transport or ScriptedTransport(lambda argv: done(argv))
+    return SlurmExecutor(tmp_path / "jobs", MinIOProvider(), transport, timeout=60)
+
+
+def _directives(script: str) -> list[str]:
+    return [shlex.split(line)[1] for line in script.splitlines() if line.startswith("#SBATCH ")]
+
+
+# --- the batch script ------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("cpu", "memory", "cpus", "mem"),
+    [("0.2", "256Mi", 1, "256M"), ("1.5", "1Gi", 2, "1024M"), ("2", "500M", 2, "477M")],
+)
+def test_cpu_and_memory_become_directives(
+    tmp_path: Path, cpu: str, memory: str, cpus: int, mem: str
+) -> None:
+    service = _service(cpu=cpu, memory=memory)
+    job = _job(service)
+    folder = tmp_path / job.name
+    script = _executor(tmp_path).batch_script(job, service, folder)
+    assert _directives(script) == [
+        f"--job-name={job.name}",
+        f"--output={folder}/log",
+        f"--chdir={folder}",
+        f"--cpus-per-task={cpus}",
+        f"--mem={mem}",
+    ]
+    assert script.startswith("#!/bin/sh\n#SBATCH ")
+
+
+def test_each_flag_of_both_annotations_gets_its_own_directive(tmp_path: Path) -> None:
+    service = _service(
+        annotations={
+            "slurm-job.vk.io/flags": "--time=00:10:00 --comment='two words'",
+            "job.vk.io/flags": "--qos=low",
+        }
+    )
+    job = _job(service)
+    script = _executor(tmp_path).batch_script(job, service, tmp_path / job.name)
+    assert _directives(script)[-3:] == ["--time=00:10:00", "--comment=two words", "--qos=low"]
+    assert "#SBATCH '--comment=two words'\n" in script
+
+
+@pytest.mark.parametrize("value", ["--comment='a\nb'", "--comment='a\rb'", "--x='\0'"])
+def test_a_flag_with_a_line_break_is_refused(tmp_path: Path, value: str) -> None:
+    service = _service(annotations={"slurm-job.vk.io/flags": value})
+    job = _job(service)
+    with pytest.raises(ExecutorError, match=r"slurm-job\.vk\.io/flags"):
+        _executor(tmp_path).batch_script(job, service, tmp_path / job.name)
+
+
+def test_unbalanced_quotes_in_the_flags_are_refused(tmp_path: Path) -> None:
+    service = _service(annotations={"job.vk.io/flags": "--comment='open"})
+    with pytest.raises(ExecutorError, match=r"job.vk.io/flags: No closing quotation"):
+        _executor(tmp_path).batch_script(_job(service), service, tmp_path / "f")
+
+
+def _render_and_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service: Service, folder: Path, path: str
+) -> subprocess.CompletedProcess[str]:
+    """Render the script with a stand-in `python` that writes SCRIPT_WRAPPER and its argv
+    to files, then run it with sh as Slurm would."""
+    fake_python = tmp_path / "python"
+    fake_python.write_text(
+        "#!/bin/sh\n"
+        'printf %s "$SCRIPT_WRAPPER" > "$OUT/wrapper"\n'
+        'printf "%s\\n" "$@" > "$OUT/argv"\n'
+    )
+    fake_python.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(fake_python))
+    folder.mkdir(parents=True)
+    (folder / "env").write_text(f"OUT={shlex.quote(str(tmp_path))}\n")
+    (folder / "event").write_text("x")
+    script = folder / "job.sh"
+    script.write_text(_executor(tmp_path).batch_script(_job(service), service, folder))
+    return subprocess.run(
+        ["/bin/sh", str(script)],
+        cwd=tmp_path,
+        env={"PATH": path, "SLURM_JOB_ID": "42"},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+    )
+
+
+def test_values_from_the_service_never_run_as_shell(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    image = "alpine$(touch${IFS}PWNED);`touch${IFS}PWNED2`\\n"
+    service = _service(image=image)
+    folder = tmp_path / "it's a $(dir)"
+    result = _render_and_run(tmp_path, monkeypatch, service, folder, "/usr/bin:/bin")
+    assert result.returncode == 0, result.stderr
+    assert not list(tmp_path.rglob("PWNED*"))
+    header, runner = result.stdout.splitlines()
+    assert f"- oscar - INFO - Slurm job 42 on {os.uname().nodename}: image {image} " in header
+    assert runner.endswith("script runner: native (no apptainer/singularity on this node)")
+    assert (tmp_path / "argv").read_text().splitlines() == [
+        "-m",
+        "supervisor",
+        "--workdir",
+        f"{folder}/work",
+    ]
+
+
+def test_the_wrapper_runs_the_script_in_the_image_when_apptainer_exists(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "apptainer").write_text("#!/bin/sh\n")
+    (bin_dir / "apptainer").chmod(stat.S_IRWXU)
+    service = _service(image="ghcr.io/x/y:1.0")
+    folder = tmp_path / "job folder"
+    result = _render_and_run(tmp_path, monkeypatch, service, folder, f"{bin_dir}:/usr/bin:/bin")
+    assert result.returncode == 0, result.stderr
+    wrapper = (tmp_path / "wrapper").read_text()
+    assert shlex.split(wrapper) == [
+        "apptainer",
+        "exec",
+        "--bind",
+        str(folder),
+        "docker://ghcr.io/x/y:1.0",
+    ]
+
+
+# --- the state table -------------------------------------------------------------------------
+def test_the_terminal_states_are_those_the_test_cluster_knows() -> None:
+    assert TERMINAL == TERMINAL_STATES
+    assert all(STATES[s] in (JobStatus.SUCCEEDED, JobStatus.FAILED) for s in TERMINAL)
+
+
+@pytest.mark.parametrize(
+    ("state", "reason", "exit_code", "expected"),
+    [
+        ("PENDING", "BeginTime", "", Observation(JobStatus.PENDING, reason="BeginTime")),
+        ("PENDING", "None", "", Observation(JobStatus.PENDING)),
+        ("RUNNING", "None", "", Observation(JobStatus.RUNNING)),
+        ("COMPLETING", "", "", Observation(JobStatus.RUNNING)),
+        ("COMPLETED", "None", "0:0", Observation(JobStatus.SUCCEEDED, 0)),
+        (
+            "FAILED",
+            "NonZeroExitCode",
+            "5:0",
+            Observation(JobStatus.FAILED, 5, "Slurm job 12 ended FAILED with exit code 5"),
+        ),
+        (
+            "CANCELLED",
+            "None",
+            "0:15",
+            Observation(JobStatus.FAILED, 143, "Slurm job 12 ended CANCELLED by signal 15"),
+        ),
+        (
+            "CANCELLED",
+            "BeginTime",
+            "0:0",
+            Observation(JobStatus.FAILED, None, "Slurm job 12 ended CANCELLED"),
+        ),
+        (
+            "TIMEOUT",
+            "TimeLimit",
+            "0:0",
+            Observation(JobStatus.FAILED, None, "Slurm job 12 ended TIMEOUT"),
+        ),
+        (
+            "OUT_OF_MEMORY",
+            "",
+            "0:125",
+            Observation(JobStatus.FAILED, 253, "Slurm job 12 ended OUT_OF_MEMORY by signal 125"),
+        ),
+        ("NEW_STATE", "", "", Observation(JobStatus.PENDING, reason="Slurm state NEW_STATE")),
+    ],
+)
+def test_slurm_states_map_to_observations(
+    state: str, reason: str, exit_code: str, expected: Observation
+) -> None:
+    assert observe("12", state, reason, exit_code) == expected
+
+
+# --- polling ---------------------------------------------------------------------------------
+SCONTROL = {
+    "7": "JobId=7 JobName=a JobState=COMPLETED Reason=None ExitCode=0:0 RunTime=00:00:01",
+    "8": "JobId=8 JobName=b JobState=FAILED Reason=NonZeroExitCode ExitCode=3:0",
+}
+
+
+def _slurm(squeue: str | BaseException, squeue_code: int = 0) -> ScriptedTransport:
+    def answer(argv: list[str]) -> Answer:
+        if argv[0] == "squeue":
+            if isinstance(squeue, BaseException):
+                return squeue
+            stderr = "slurm_load_jobs error: Invalid job id specified\n" if squeue_code else ""
+            return done(argv, squeue, squeue_code, stderr)
+        if argv[:3] == ["scontrol", "show", "job"]:
+            if argv[-1] in SCONTROL:
+                return done(argv, SCONTROL[argv[-1]] + "\n")
+            return done(argv, "", 1, "slurm_load_jobs error: Invalid job id specified\n")
+        raise AssertionError(f"unexpected command {argv}")
+
+    return ScriptedTransport(answer)
+
+
+def test_one_squeue_answers_for_every_queued_job(tmp_path: Path) -> None:
+    transport = _slurm("5 PENDING Resources\n6 RUNNING None\n")
+    answer = _executor(tmp_path, transport).poll(["5", "6"])
+    assert answer == {
+        "5": Observation(JobStatus.PENDING, reason="Resources"),
+        "6": Observation(JobStatus.RUNNING),
+    }
+    assert transport.calls == [["squeue", "-h", "-o", "%i %T %r", "-j", "5,6"]]
+
+
+def test_jobs_gone_from_the_queue_are_asked_one_by_one(tmp_path: Path) -> None:
+    transport = _slurm("5 RUNNING None\n8 COMPLETING None\n9 COMPLETED None\n")
+    answer = _executor(tmp_path, transport).poll(["5", "7", "8", "9", "10"])
+    assert answer["5"] == Observation(JobStatus.RUNNING)
+    assert answer["7"] == Observation(JobStatus.SUCCEEDED, 0)
+    assert answer["8"] == Observation(JobStatus.RUNNING)  # squeue still lists it as active
+    assert answer["9"] == Observation(JobStatus.FAILED, reason="Slurm no longer knows job 9")
+    assert answer["10"] == Observation(JobStatus.FAILED, reason="Slurm no longer knows job 10")
+    shown = [argv[-1] for argv in transport.calls if argv[0] == "scontrol"]
+    assert shown == ["7", "9", "10"]
+
+
+def test_squeue_failing_because_no_id_is_known_falls_back_to_scontrol(tmp_path: Path) -> None:
+    transport = _slurm("", squeue_code=1)
+    answer = _executor(tmp_path, transport).poll(["7", "8"])
+    assert answer["7"] == Observation(JobStatus.SUCCEEDED, 0)
+    assert answer["8"] == Observation(
+        JobStatus.FAILED, 3, "Slurm job 8 ended FAILED with exit code 3"
+    )
+
+
+def test_a_hung_squeue_is_backend_unavailable_not_a_crash(tmp_path: Path) -> None:
+    transport = _slurm(subprocess.TimeoutExpired(["squeue"], 60))
+    with pytest.raises(BackendUnavailableError, match="did not answer within 60s"):
+        _executor(tmp_path, transport).poll(["5"])
+
+
+def test_a_handle_that_is_not_a_slurm_id_is_answered_failed_without_a_command(
+    tmp_path: Path,
+) -> None:
+    transport = _slurm("")
+    answer = _executor(tmp_path, transport).poll(["--all"])
+    assert answer["--all"].status == JobStatus.FAILED
+    assert transport.calls == []
+    _executor(tmp_path, transport).cancel("--user=root")
+    assert transport.calls == []
+
+
+# --- submitting ------------------------------------------------------------------------------
+def test_submit_records_the_id_and_never_submits_twice(tmp_path: Path) -> None:
+    transport = ScriptedTransport(lambda argv: done(argv, "12;cluster\n"))
+    executor = _executor(tmp_path, transport)
+    service = _service()
+    job = _job(service)
+    assert executor.submit(job, service) == "12"
+    assert _executor(tmp_path, transport).submit(job, service) == "12"  # a restarted server
+    folder = tmp_path / "jobs" / job.name
+    assert transport.calls == [["sbatch", "--parsable", "--export=NONE", str(folder / "job.sh")]]
+    env_file = folder / "env"
+    assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
+    env = dict(shlex.split(line)[0].split("=", 1) for line in env_file.read_text().splitlines())
+    assert env["PYTHONPATH"] == str(Path(__file__).resolve().parents[3])
+    assert env["OSCAR_SERVICE_TOKEN"] == "a" * 64
+    assert env["JOB_UUID"] == job.name
+    assert service.token not in (folder / "job.sh").read_text()
+
+
+def test_a_lost_sbatch_answer_is_found_by_name_instead_of_submitting_again(
+    tmp_path: Path,
+) -> None:
+    answers: list[Answer] = [subprocess.TimeoutExpired(["sbatch"], 60)]
+
+    def answer(argv: list[str]) -> Answer:
+        if argv[0] == "sbatch":
+            return answers.pop(0)
+        return done(argv, "31\n")  # squeue --name finds the job Slurm did accept
+
+    transport = ScriptedTransport(answer)
+    executor = _executor(tmp_path, transport)
+    service = _service()
+    job = _job(service)
+    with pytest.raises(
+        BackendUnavailableError,
+        match=r"^sbatch --parsable --export=NONE .* did not answer within 60s$",
+    ):
+        executor.submit(job, service)
+    assert executor.submit(job, service) == "31"
+    assert [argv[0] for argv in transport.calls] == ["sbatch", "squeue"]
+    assert transport.calls[1][-2:] == ["--name", job.name]
+
+
+def test_an_sbatch_answer_that_is_not_an_id_is_an_error(tmp_path: Path) -> None:
+    transport = ScriptedTransport(lambda argv: done(argv, "Submitted batch job 5\n"))
+    service = _service()
+    with pytest.raises(ExecutorError, match="not a job id") as caught:
+        _executor(tmp_path, transport).submit(_job(service), service)
+    assert caught.value.stdout == "Submitted batch job 5\n"
+
+
+# --- the command helper ----------------------------------------------------------------------
+def test_a_failing_command_carries_argv_exit_code_stdout_and_stderr() -> None:
+    argv = ["/bin/sh", "-c", "echo out; echo err >&2; exit 7"]
+    with pytest.raises(ExecutorError) as caught:
+        LocalTransport().run(argv)
+    error = caught.value
+    assert (error.argv, error.exit_code, error.stdout, error.stderr) == (argv, 7, "out\n", "err\n")
+    assert "exited with 7" in str(error) and "err" in str(error) and "out" in str(error)
+
+
+def test_a_missing_command_is_backend_unavailable() -> None:
+    with pytest.raises(BackendUnavailableError, match="cannot run /nonexistent/sbatch"):
+        LocalTransport().run(["/nonexistent/sbatch"])
+
+
+def test_a_command_past_its_deadline_is_a_backend_timeout() -> None:
+    transport = LocalTransport()
+    transport.command_timeout = 0.2
+    with pytest.raises(BackendTimeoutError, match=r"did not answer within 0\.2s"):
+        transport.run(["/bin/sleep", "30"])
+
+
+def test_commands_get_path_and_slurm_conf_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OSCAR_ADMIN_PASSWORD", "secret")
+    monkeypatch.setenv("SBATCH_PARTITION", "elsewhere")
+    output = LocalTransport({"SLURM_CONF": "/etc/x.conf"}).run(["/usr/bin/env"])
+    variables = dict(line.split("=", 1) for line in output.splitlines())
+    assert variables == {"PATH": os.environ["PATH"], "SLURM_CONF": "/etc/x.conf"}
+
+
+def test_ssh_sets_the_settings_env_on_the_login_node() -> None:
+    transport = SSHTransport("login.example.org", {"SLURM_CONF": "/etc/slurm it.conf"})
+    argv = transport.argv(["squeue", "-h", "-o", "%i %T %r"])
+    assert argv[:4] == ["ssh", "-o", "BatchMode=yes", "login.example.org"]
+    assert shlex.split(argv[4]) == [
+        "env",
+        "SLURM_CONF=/etc/slurm it.conf",
+        "squeue",
+        "-h",
+        "-o",
+        "%i %T %r",
+    ]
+    assert "SLURM_CONF" not in transport.env
+
+
+def test_ssh_failing_to_connect_is_backend_unavailable() -> None:
+    class Unreachable(SSHTransport):
+        def execute(self, argv: list[str]) -> subprocess.CompletedProcess[str]:
+            return done(argv, "", 255, "ssh: connect to host login port 22: No route to host")
+
+    with pytest.raises(BackendUnavailableError, match="ssh to login failed"):
+        Unreachable("login").run(["squeue"])
