@@ -53,7 +53,10 @@ class _QuietSignalsServer(uvicorn.Server):
 
 def _bind(host: str, port: int, what: str) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # The protocol must be explicit: asyncio sets TCP_NODELAY only on sockets whose `proto` is
+    # TCP, and accepted connections inherit it. Without it every keep-alive request waited
+    # ~40 ms (Nagle's algorithm against the client's delayed ACK).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))

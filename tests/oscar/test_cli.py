@@ -166,3 +166,33 @@ def test_version() -> None:
     result = _oscar("version")
     assert result.returncode == 0
     assert result.stdout.strip() == f"oscar {__import__('oscar').__version__}"
+
+
+def test_served_connections_have_tcp_nodelay() -> None:
+    """Connections accepted on `oscar serve`'s sockets send small answers at once: without
+    TCP_NODELAY each keep-alive request waited ~40 ms for the client's delayed ACK."""
+    import asyncio
+    import socket
+
+    from oscar.cli import _bind
+
+    async def accepted_nodelay() -> int:
+        seen: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+        class Probe(asyncio.Protocol):
+            def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                sock = transport.get_extra_info("socket")
+                seen.set_result(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+                transport.close()
+
+        listener = _bind("127.0.0.1", 0, "probe")
+        server = await asyncio.get_running_loop().create_server(Probe, sock=listener)
+        port = listener.getsockname()[1]
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            return await asyncio.wait_for(seen, 10)
+        finally:
+            writer.close()
+            server.close()
+
+    assert asyncio.run(accepted_nodelay()) != 0
