@@ -34,13 +34,20 @@ async def minio_events(
     """Record one job per matching service for each object-created record."""
     expected = state.settings.events_token
     token = authorization.removeprefix("Bearer ").strip()
-    if expected is None or not hmac.compare_digest(token, expected.get_secret_value()):
+    # Bytes, not str: `compare_digest` raises TypeError on non-ASCII str (any header value can
+    # hold such characters), which would be a 500 before authentication.
+    if expected is None or not hmac.compare_digest(
+        token.encode("utf-8", "surrogateescape"),
+        expected.get_secret_value().encode("utf-8", "surrogateescape"),
+    ):
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a valid events token is required")
     try:
         event = await asyncio.to_thread(json.loads, await request.body())
         records = event.get("Records") or []
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "the body is not a MinIO event") from None
+    if not isinstance(records, list):
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "the event's Records is not a list")
     return {"jobs": await asyncio.to_thread(_accept, state, event, records)}
 
 
@@ -49,15 +56,21 @@ def _accept(state: AppState, event: dict[str, Any], records: list[Any]) -> list[
     services = state.registry.list()
     accepted = []
     for record in records:
+        # Anything not shaped like an S3 record (a key that is a number, a missing object) is
+        # skipped, as MinIO never sends it.
         try:
+            obj = record["s3"]["object"]
             bucket = record["s3"]["bucket"]["name"]
-            key = unquote_plus(record["s3"]["object"]["key"])
-        except (KeyError, TypeError):
+            raw_key = obj["key"]
+        except (KeyError, TypeError, IndexError):
             continue
-        if key.endswith("/") and not record["s3"]["object"].get("size"):
+        if not isinstance(obj, dict) or not isinstance(bucket, str) or not isinstance(raw_key, str):
+            continue
+        key = unquote_plus(raw_key)
+        if key.endswith("/") and not obj.get("size"):
             continue  # a folder marker
         single = {**event, "Records": [record]}
-        marker = record["s3"]["object"].get("sequencer") or record.get("eventTime", "")
+        marker = obj.get("sequencer") or record.get("eventTime", "")
         for service in matching_services(services, bucket, key):
             dedup = f"{service.name}:{bucket}/{key}:{marker}"
             job = state.dispatcher.submit(service.name, json.dumps(single), dedup=dedup)

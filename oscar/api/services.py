@@ -33,13 +33,69 @@ _SERVICE_BODY = {
 }
 
 
+# How deeply a service body may nest (the deepest real definition nests about 6 levels).
+MAX_DEPTH = 64
+
+
+class _RefusedYAML(yaml.YAMLError):
+    """A YAML construct service bodies do not accept (aliases, excessive nesting)."""
+
+
+class _BodyLoader(yaml.SafeLoader):
+    """SafeLoader without anchors or aliases (no "billion laughs") and with bounded nesting."""
+
+    def __init__(self, stream: bytes) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise _RefusedYAML("YAML anchors and aliases are not accepted")
+        self._depth += 1
+        if self._depth > MAX_DEPTH:
+            raise _RefusedYAML(f"the document nests deeper than {MAX_DEPTH} levels")
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _depth_problem(document: Any) -> str | None:
+    """Why `document` nests too deeply, or None (iterative: never recurses itself)."""
+    stack = [(document, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict | list):
+            if depth > MAX_DEPTH:
+                return f"the document nests deeper than {MAX_DEPTH} levels"
+            children = value.values() if isinstance(value, dict) else value
+            stack.extend((child, depth + 1) for child in children)
+    return None
+
+
 def _decode(raw: bytes, content_type: str) -> Any:
+    kind = "YAML" if "yaml" in content_type else "JSON"
     try:
-        if "yaml" in content_type:
-            return yaml.safe_load(raw)
-        return json.loads(raw)
+        if kind == "YAML":
+            loader = _BodyLoader(raw)
+            try:
+                document = loader.get_single_data()
+            finally:
+                loader.dispose()
+        else:
+            document = json.loads(raw)
+    except _RefusedYAML as exc:
+        raise BadRequestError(f"the request body is not accepted: {exc}") from None
+    except RecursionError:
+        raise BadRequestError(
+            f"the request body is not accepted: it nests deeper than {MAX_DEPTH} levels"
+        ) from None
     except (ValueError, yaml.YAMLError) as exc:
-        raise BadRequestError(f"the request body is not valid JSON: {exc}") from None
+        raise BadRequestError(f"the request body is not valid {kind}: {exc}") from None
+    if problem := _depth_problem(document):
+        raise BadRequestError(f"the request body is not accepted: {problem}")
+    return document
 
 
 async def service_document(request: Request) -> Any:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
+from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -17,10 +19,24 @@ LOG_LEVELS = ("NOTSET", "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _LOG_LEVEL_ALIASES = {"WARN": "WARNING", "FATAL": "CRITICAL"}
 
 NAME_MAX_LENGTH = 39
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
-_LABEL_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+# Every pattern is used with `fullmatch`: `match` with `$` would accept a trailing newline.
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+_ENV_NAME = re.compile(r"[-._a-zA-Z][-._a-zA-Z0-9]*")
+_LABEL_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?")
+# The characters of an OCI/Docker image reference (`registry:port/repo/name:tag@sha256:...`,
+# Apptainer's `docker://...`); nothing a shell or a batch script would interpret.
+IMAGE_MAX_LENGTH = 512
+_IMAGE = re.compile(r"[A-Za-z0-9._/:@+-]+")
+
+# Bounds of the resources a service may ask for (base units: cores, bytes).
+CPU_MAX = Decimal(10_000)
+MEMORY_MIN = Decimal(2**20)  # 1 MiB
+MEMORY_MAX = Decimal(2**50)  # 1 PiB
+ENV_MAX_VARIABLES = 1000
+ANNOTATION_VALUE_MAX_BYTES = 64 * 1024
+# Annotations whose value the Slurm backend turns into `#SBATCH` lines (oscar/executors/slurm.py).
+SLURM_FLAGS_ANNOTATIONS = ("slurm-job.vk.io/flags", "job.vk.io/flags")
 
 
 def _scalar_to_str(value: object) -> object:
@@ -43,13 +59,32 @@ def _string_map(value: object) -> object:
 def _check_qualified_key(key: str, what: str) -> None:
     """Validate a Kubernetes label/annotation key: `[prefix/]name`."""
     prefix, _, name = key.rpartition("/")
-    if prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix)):
+    if prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.fullmatch(prefix)):
         raise ValueError(f"{what} key '{key}': prefix '{prefix}' is not a DNS subdomain")
-    if not name or len(name) > 63 or not _LABEL_NAME.match(name):
+    if not name or len(name) > 63 or not _LABEL_NAME.fullmatch(name):
         raise ValueError(
             f"{what} key '{key}': name must be 1-63 letters, digits, '-', '_' or '.', "
             "starting and ending with a letter or digit"
         )
+
+
+def _check_slurm_flags(key: str, value: str) -> None:
+    """The flags annotation: shell words, each an option (`--time=1:00`), none with a line break.
+
+    The Slurm backend writes one `#SBATCH` line per word; a newline, carriage return or NUL
+    inside a word would end the directive and start a line the batch shell runs.
+    """
+    try:
+        words = shlex.split(value)
+    except ValueError as exc:
+        raise ValueError(f"annotation '{key}': {exc} in {value!r}") from None
+    for word in words:
+        if any(ch in word for ch in "\n\r\0"):
+            raise ValueError(f"annotation '{key}': the flag {word!r} contains a line break or NUL")
+        if not word.startswith("-"):
+            raise ValueError(
+                f"annotation '{key}': {word!r} is not an option (each flag starts with '-')"
+            )
 
 
 class Synchronous(OscarModel):
@@ -82,13 +117,36 @@ class Environment(OscarModel):
     @field_validator("variables", "secrets")
     @classmethod
     def _names(cls, value: dict[str, str]) -> dict[str, str]:
+        if len(value) > ENV_MAX_VARIABLES:
+            raise ValueError(f"at most {ENV_MAX_VARIABLES} entries (got {len(value)})")
+        seen: dict[str, str] = {}
         for key in value:
-            if not _ENV_NAME.match(key):
+            if not _ENV_NAME.fullmatch(key):
                 raise ValueError(
-                    f"'{key}' is not a valid variable name (letters, digits, '_', '-', '.'; "
+                    f"{key!r} is not a valid variable name (letters, digits, '_', '-', '.'; "
                     "not starting with a digit)"
                 )
+            if (other := seen.setdefault(key.lower(), key)) != key:
+                raise ValueError(
+                    f"'{other}' and '{key}' differ only by case; which one wins would depend "
+                    "on the order of the keys"
+                )
         return value
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> Environment:
+        total = len(self.variables) + len(self.secrets)
+        if total > ENV_MAX_VARIABLES:
+            raise ValueError(
+                f"at most {ENV_MAX_VARIABLES} variables and secrets in all (got {total})"
+            )
+        variables = {key.lower(): key for key in self.variables}
+        for key in self.secrets:
+            if key.lower() in variables:
+                raise ValueError(
+                    f"'{key}' is both a variable ('{variables[key.lower()]}') and a secret"
+                )
+        return self
 
 
 class Cluster(OscarModel):
@@ -255,9 +313,9 @@ class Service(OscarModel):
     def _dns_label(cls, value: str) -> str:
         if not 1 <= len(value) <= NAME_MAX_LENGTH:
             raise ValueError(f"must be 1-{NAME_MAX_LENGTH} characters long (got {len(value)})")
-        if not _DNS_LABEL.match(value):
+        if not _DNS_LABEL.fullmatch(value):
             raise ValueError(
-                f"'{value}' is not a DNS-1123 label: use lowercase letters, digits and '-', "
+                f"{value!r} is not a DNS-1123 label: use lowercase letters, digits and '-', "
                 "starting and ending with a letter or digit"
             )
         return value
@@ -272,15 +330,28 @@ class Service(OscarModel):
     @field_validator("image")
     @classmethod
     def _image_reference(cls, value: str) -> str:
+        # The image is written into the Slurm batch script and handed to container runtimes:
+        # only the characters of an OCI reference, so it can never be read as shell syntax.
         value = value.strip()
-        if any(ch.isspace() for ch in value):
-            raise ValueError(f"'{value}' is not an image reference: it contains whitespace")
+        if len(value) > IMAGE_MAX_LENGTH:
+            raise ValueError(f"must be at most {IMAGE_MAX_LENGTH} characters (got {len(value)})")
+        if not _IMAGE.fullmatch(value):
+            bad = sorted({ch for ch in value if not _IMAGE.fullmatch(ch)})
+            raise ValueError(
+                f"{value!r} is not an image reference: only letters, digits and '._/:@+-' are "
+                f"allowed (found {', '.join(repr(ch) for ch in bad)})"
+            )
         return value
 
-    @field_validator("memory", "cpu", mode="before")
+    @field_validator("cpu", mode="before")
     @classmethod
-    def _limit(cls, value: object) -> str:
-        return positive_quantity(value)
+    def _cpu(cls, value: object) -> str:
+        return positive_quantity(value, maximum=CPU_MAX, unit=" cores")
+
+    @field_validator("memory", mode="before")
+    @classmethod
+    def _memory(cls, value: object) -> str:
+        return positive_quantity(value, minimum=MEMORY_MIN, maximum=MEMORY_MAX, unit=" bytes")
 
     @field_validator("ephemeral_storage_request", "total_memory", "total_cpu", mode="before")
     @classmethod
@@ -290,9 +361,15 @@ class Service(OscarModel):
     @field_validator("log_level", mode="before")
     @classmethod
     def _log_level(cls, value: object) -> str:
-        level = str(value or "INFO").strip().upper()
+        if value is None or value == "":
+            return "INFO"
+        if not isinstance(value, str):
+            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)} (got {value!r})")
+        level = value.strip().upper()
         level = _LOG_LEVEL_ALIASES.get(level, level)
-        return level if level in LOG_LEVELS else "INFO"
+        if level not in LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)} (got {value!r})")
+        return level
 
     @field_validator("visibility", mode="before")
     @classmethod
@@ -351,7 +428,7 @@ class Service(OscarModel):
     def _labels(cls, value: dict[str, str]) -> dict[str, str]:
         for key, label in value.items():
             _check_qualified_key(key, "label")
-            if label and (len(label) > 63 or not _LABEL_NAME.match(label)):
+            if label and (len(label) > 63 or not _LABEL_NAME.fullmatch(label)):
                 raise ValueError(
                     f"label '{key}': value '{label}' must be at most 63 letters, digits, '-', '_' "
                     "or '.', starting and ending with a letter or digit"
@@ -361,15 +438,23 @@ class Service(OscarModel):
     @field_validator("annotations")
     @classmethod
     def _annotations(cls, value: dict[str, str]) -> dict[str, str]:
-        for key in value:
+        for key, annotation in value.items():
             _check_qualified_key(key, "annotation")
+            size = len(annotation.encode("utf-8", "surrogatepass"))
+            if size > ANNOTATION_VALUE_MAX_BYTES:
+                raise ValueError(
+                    f"annotation '{key}': the value is {size} bytes, more than the limit of "
+                    f"{ANNOTATION_VALUE_MAX_BYTES}"
+                )
+            if key in SLURM_FLAGS_ANNOTATIONS:
+                _check_slurm_flags(key, annotation)
         return value
 
     @field_validator("interlink_node_name")
     @classmethod
     def _node_name(cls, value: str) -> str:
         value = value.strip()
-        if value and (len(value) > 253 or not _DNS_SUBDOMAIN.match(value)):
+        if value and (len(value) > 253 or not _DNS_SUBDOMAIN.fullmatch(value)):
             raise ValueError(f"'{value}' is not a valid Kubernetes node name")
         return value
 
@@ -377,8 +462,8 @@ class Service(OscarModel):
     @classmethod
     def _secret_names(cls, value: list[str]) -> list[str]:
         for secret in value:
-            if not _DNS_SUBDOMAIN.match(secret):
-                raise ValueError(f"'{secret}' is not a valid Kubernetes secret name")
+            if len(secret) > 253 or not _DNS_SUBDOMAIN.fullmatch(secret):
+                raise ValueError(f"{secret!r} is not a valid Kubernetes secret name")
         return value
 
     @model_validator(mode="after")

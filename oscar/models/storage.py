@@ -17,7 +17,8 @@ OUTPUT_PROVIDER_TYPES = frozenset({"minio", "s3", "onedata", "webdav"})
 MOUNT_PROVIDER_TYPES = frozenset({"minio", "s3", "onedata", "webdav"})
 DEFAULT_PROVIDER = "minio.default"
 
-_PROVIDER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+# Used with `fullmatch`: `match` with `$` would accept a trailing newline.
+_PROVIDER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 
 
 class MinIOProvider(OscarModel):
@@ -68,9 +69,9 @@ class RucioProvider(OscarModel):
 
 def _check_ids(value: dict[str, object]) -> dict[str, object]:
     for provider_id in value:
-        if not _PROVIDER_ID.match(provider_id):
+        if not _PROVIDER_ID.fullmatch(provider_id):
             raise ValueError(
-                f"provider id '{provider_id}' must start with a letter or digit and contain only "
+                f"provider id {provider_id!r} must start with a letter or digit and contain only "
                 "letters, digits, '-' and '_'"
             )
     return value

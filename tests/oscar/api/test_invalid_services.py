@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -80,6 +81,41 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
         "storage_providers.minio",
     ),
     ("image-pull-secrets-not-list", {"image_pull_secrets": "regcred"}, "image_pull_secrets"),
+    # Security audit M11: a trailing newline is not part of a name.
+    ("name-trailing-newline", {"name": "abc\n"}, "name"),
+    ("label-value-trailing-newline", {"labels": {"app": "v\n"}}, "labels"),
+    ("env-name-trailing-newline", {"environment": {"variables": {"A\n": "x"}}}, "environment"),
+    ("pull-secret-trailing-newline", {"image_pull_secrets": ["reg\n"]}, "image_pull_secrets"),
+    # H2: the image is an OCI reference, never shell syntax.
+    ("image-shell-quote", {"image": 'alpine";touch${IFS}/tmp/x;"'}, "image"),
+    ("image-command-substitution", {"image": "x$(touch${IFS}/tmp/x)"}, "image"),
+    ("image-nul", {"image": "alpine\0"}, "image"),
+    ("image-too-long", {"image": "a" * 513}, "image"),
+    # H3: the Slurm flags annotation.
+    (
+        "slurm-flags-newline",
+        {"annotations": {"slurm-job.vk.io/flags": "--comment='x\ntouch /tmp/x'"}},
+        "annotations",
+    ),
+    ("slurm-flags-unbalanced", {"annotations": {"job.vk.io/flags": "--comment='x"}}, "annotations"),
+    ("slurm-flags-not-option", {"annotations": {"job.vk.io/flags": "touch"}}, "annotations"),
+    ("annotation-too-large", {"annotations": {"note": "x" * 65537}}, "annotations"),
+    # L1 / L2: bounded values.
+    ("cpu-overflow", {"cpu": "1e1000000"}, "cpu"),
+    ("cpu-too-many", {"cpu": "1e308"}, "cpu"),
+    ("memory-too-small", {"memory": "1e-30"}, "memory"),
+    ("memory-too-large", {"memory": "2Pi"}, "memory"),
+    ("log-level-unknown", {"log_level": "verbose"}, "log_level"),
+    (
+        "env-too-many",
+        {"environment": {"variables": {f"V{i}": "x" for i in range(1001)}}},
+        "environment.variables",
+    ),
+    (
+        "env-case-duplicate",
+        {"environment": {"variables": {"NAME": "a", "Name": "b"}}},
+        "environment.variables",
+    ),
 ]
 
 
@@ -108,7 +144,8 @@ def test_invalid_definition_is_400_naming_the_field(
     assert field.split("[")[0].split(".")[0] in body["detail"]
     # Nothing was stored.
     if "name" in definition and isinstance(definition["name"], str):
-        assert api.get(f"/system/services/{definition['name']}").status_code in {400, 404}
+        path = quote(definition["name"], safe="")
+        assert api.get(f"/system/services/{path}").status_code in {400, 404}
 
 
 @pytest.mark.parametrize(

@@ -61,6 +61,12 @@ def _service(**fields: object) -> Service:
     return parse_service(minimal_service(**{**defaults, **fields}))
 
 
+def _hostile(**fields: object) -> Service:
+    """A service with values creation refuses (as if stored before the rules, or sent by a
+    registry we do not validate): the executor must stay safe on its own."""
+    return _service().model_copy(update=fields)
+
+
 def _job(service: Service) -> Job:
     return Job(name=new_job_name(service.name), service=service.name, event="x", backend="slurm")
 
@@ -111,14 +117,14 @@ def test_each_flag_of_both_annotations_gets_its_own_directive(tmp_path: Path) ->
 
 @pytest.mark.parametrize("value", ["--comment='a\nb'", "--comment='a\rb'", "--x='\0'"])
 def test_a_flag_with_a_line_break_is_refused(tmp_path: Path, value: str) -> None:
-    service = _service(annotations={"slurm-job.vk.io/flags": value})
+    service = _hostile(annotations={"slurm-job.vk.io/flags": value})
     job = _job(service)
     with pytest.raises(ExecutorError, match=r"slurm-job\.vk\.io/flags"):
         _executor(tmp_path).batch_script(job, service, tmp_path / job.name)
 
 
 def test_unbalanced_quotes_in_the_flags_are_refused(tmp_path: Path) -> None:
-    service = _service(annotations={"job.vk.io/flags": "--comment='open"})
+    service = _hostile(annotations={"job.vk.io/flags": "--comment='open"})
     with pytest.raises(ExecutorError, match=r"job.vk.io/flags: No closing quotation"):
         _executor(tmp_path).batch_script(_job(service), service, tmp_path / "f")
 
@@ -156,7 +162,7 @@ def test_values_from_the_service_never_run_as_shell(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     image = "alpine$(touch${IFS}PWNED);`touch${IFS}PWNED2`\\n"
-    service = _service(image=image)
+    service = _hostile(image=image)
     folder = tmp_path / "it's a $(dir)"
     result = _render_and_run(tmp_path, monkeypatch, service, folder, "/usr/bin:/bin")
     assert result.returncode == 0, result.stderr

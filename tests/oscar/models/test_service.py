@@ -37,9 +37,26 @@ def test_cpu_as_number_or_string(given: object, expected: str) -> None:
     assert parse_service(minimal_service(cpu=given)).cpu == expected
 
 
-@pytest.mark.parametrize(("given", "expected"), [("debug", "DEBUG"), ("verbose", "INFO")])
-def test_log_level_normalised(given: str, expected: str) -> None:
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("debug", "DEBUG"),
+        ("Critical", "CRITICAL"),
+        ("notset", "NOTSET"),
+        ("warn", "WARNING"),
+        ("", "INFO"),
+        (None, "INFO"),
+    ],
+)
+def test_log_level_normalised(given: str | None, expected: str) -> None:
     assert parse_service(minimal_service(log_level=given)).log_level == expected
+
+
+@pytest.mark.parametrize("given", ["verbose", "TRACE", 3])
+def test_unknown_log_level_is_refused(given: object) -> None:
+    with pytest.raises(InvalidServiceError) as refused:
+        parse_service(minimal_service(log_level=given))
+    assert [e.field for e in refused.value.errors] == ["log_level"]
 
 
 def test_keys_match_case_insensitively() -> None:
