@@ -1,8 +1,10 @@
 """The S3 HTTP API of the embedded store (path-style), as an ASGI app.
 
-Every request is SigV4-verified (header or presigned query) except CORS preflights. Object bodies
-are streamed to disk, never held in memory. After each object write, `on_object_created` is
-called with MinIO's event name so that the control plane can turn it into jobs.
+Every request is SigV4-verified (header or presigned query) except CORS preflights, and every
+body is checked against its signed hash or chunk signatures before it is acted on (`payload`).
+Object bodies are streamed to disk, never held in memory; other (XML) bodies are bounded. After
+each object write, `on_object_created` is called with MinIO's event name so that the control
+plane can turn it into jobs.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from email.utils import format_datetime
 from typing import Any
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import parse_qsl
 from xml.etree import ElementTree
 
 from starlette.applications import Starlette
@@ -24,9 +26,9 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from oscar.storage.embedded import xml
-from oscar.storage.embedded.chunked import AwsChunkedDecoder, ChunkedDecodeError
-from oscar.storage.embedded.sigv4 import SignatureError, VerifiedRequest, verify
-from oscar.storage.embedded.store import ObjectInfo, ObjectStore, StoreError
+from oscar.storage.embedded.payload import PayloadCheck, PayloadError, read_small_body
+from oscar.storage.embedded.sigv4 import SignatureError, VerifiedRequest, path_bytes, verify
+from oscar.storage.embedded.store import ObjectInfo, ObjectStore, StoreError, check_key
 
 log = logging.getLogger("oscar.s3")
 ObjectCreated = Callable[[ObjectInfo, str, str], None]  # (object, access key, event name)
@@ -84,6 +86,14 @@ def _byte_range(header: str, size: int) -> tuple[int, int] | None:
     return first, last
 
 
+def _decode_path(raw: str) -> str:
+    """A percent-encoded path or key as text; invalid UTF-8 is refused, never replaced."""
+    try:
+        return path_bytes(raw).decode()
+    except UnicodeDecodeError:
+        raise S3Error("InvalidArgument", "the path is not valid UTF-8", 400) from None
+
+
 def _parse_xml(raw: bytes) -> ElementTree.Element:
     """A request's XML body, or MalformedXML."""
     try:
@@ -117,22 +127,23 @@ class S3App:
         """Authenticate, dispatch, and turn errors into S3 XML."""
         request_id = uuid.uuid4().hex[:16].upper()
         raw_path = request.scope.get("raw_path", b"").decode("latin-1").split("?", 1)[0]
-        raw_path = raw_path or request.url.path
+        raw_path = raw_path or request.url.path.encode().decode("latin-1")
         try:
             if request.method == "OPTIONS":
                 return Response(status_code=200, headers=self._cors(request))
             query = parse_qsl(
-                request.scope.get("query_string", b"").decode(), keep_blank_values=True
+                request.scope.get("query_string", b"").decode("utf-8", "replace"),
+                keep_blank_values=True,
             )
             headers = {k.lower(): v for k, v in request.headers.items()}
             try:
                 verified = verify(request.method, raw_path, query, headers, self.secret_for)
             except SignatureError as exc:
                 raise S3Error(exc.code, exc.message, exc.status) from None
-            path = unquote(raw_path)
+            path = _decode_path(raw_path)
             bucket, _, key = path.lstrip("/").partition("/")
             response = await self._dispatch(request, verified, dict(query), bucket, key)
-        except (S3Error, StoreError) as exc:
+        except (S3Error, StoreError, PayloadError) as exc:
             status = exc.status
             body = (
                 b""
@@ -161,12 +172,14 @@ class S3App:
         key: str,
     ) -> Response:
         method = request.method
+        streamed = method == "PUT" and bool(key) and "x-amz-copy-source" not in request.headers
+        body = b"" if streamed else await self._small_body(request, verified)
         if not bucket:
             if method == "GET":
                 return await run_in_threadpool(self._list_buckets)
             raise S3Error("MethodNotAllowed", "not allowed on the service", 405)
         if not key:
-            return await self._bucket_operation(request, verified, method, query, bucket)
+            return await self._bucket_operation(method, query, bucket, body)
         if method in ("GET", "HEAD") and "uploadId" not in query:
             return await run_in_threadpool(self._get_object, request, method, bucket, key)
         if method == "PUT" and "uploadId" in query:
@@ -193,7 +206,7 @@ class S3App:
             body += xml.element("UploadId", upload)
             return self._xml("InitiateMultipartUploadResult", body)
         if method == "POST" and "uploadId" in query:
-            return await self._complete_upload(request, verified, query, bucket, key)
+            return await self._complete_upload(verified, query, bucket, key, body)
         if method == "GET" and "uploadId" in query:
             parts = await run_in_threadpool(self.store.list_parts, bucket, key, query["uploadId"])
             body = xml.element("Bucket", bucket) + xml.element("Key", key)
@@ -220,15 +233,9 @@ class S3App:
         )
 
     async def _bucket_operation(
-        self,
-        request: Request,
-        verified: VerifiedRequest,
-        method: str,
-        query: dict[str, str],
-        bucket: str,
+        self, method: str, query: dict[str, str], bucket: str, body: bytes
     ) -> Response:
-        if method == "PUT" and not query:
-            await self._drain(request)  # a CreateBucketConfiguration body, if any
+        if method == "PUT" and not query:  # a CreateBucketConfiguration body is ignored
             await run_in_threadpool(self.store.create_bucket, bucket)
             return Response(status_code=200, headers={"Location": f"/{bucket}"})
         if method == "HEAD":
@@ -260,7 +267,7 @@ class S3App:
         ):
             return await run_in_threadpool(self._list_objects, bucket, query)
         if method == "POST" and "delete" in query:
-            return await self._delete_objects(request, bucket)
+            return await self._delete_objects(bucket, body)
         raise S3Error("NotImplemented", "this bucket operation is not implemented", 501)
 
     def _list_objects(self, bucket: str, query: dict[str, str]) -> Response:
@@ -311,14 +318,16 @@ class S3App:
             body += "<CommonPrefixes>" + xml.element("Prefix", common) + "</CommonPrefixes>"
         return self._xml("ListBucketResult", body)
 
-    async def _delete_objects(self, request: Request, bucket: str) -> Response:
-        root = _parse_xml(await request.body())
+    async def _delete_objects(self, bucket: str, raw: bytes) -> Response:
+        root = _parse_xml(raw)
         quiet = (root.findtext(f"{{{xml.NS}}}Quiet") or root.findtext("Quiet") or "") == "true"
         keys = [
             (element.text or "")
             for element in root.iter()
             if element.tag.endswith("Key") and element.tag.rsplit("}", 1)[-1] == "Key"
         ]
+        if len(keys) > 1000:
+            raise S3Error("MalformedXML", "at most 1000 keys can be deleted at once", 400)
         body = ""
         for key in keys:
             try:
@@ -367,21 +376,14 @@ class S3App:
 
     async def _receive(self, request: Request, verified: VerifiedRequest) -> tuple[str, int, str]:
         """Stream the body into a new blob; check its hashes; return (blob, size, md5)."""
+        check = PayloadCheck(verified, request.headers.get("content-encoding", ""))
         writer = await run_in_threadpool(self.store.new_blob)
-        chunked = verified.streaming or "aws-chunked" in request.headers.get("content-encoding", "")
-        decoder = AwsChunkedDecoder() if chunked else None
         try:
             async for data in request.stream():
-                payload = decoder.feed(data) if decoder else data
+                payload = check.feed(data)
                 if payload:
                     await run_in_threadpool(writer.write, payload)
-            if decoder and not decoder.done:
-                raise S3Error("IncompleteBody", "the aws-chunked body ended early", 400)
-            signed_hash = "" if chunked else verified.payload_hash
-            if signed_hash not in ("UNSIGNED-PAYLOAD", "") and (
-                writer.sha256.hexdigest() != signed_hash
-            ):
-                raise S3Error("XAmzContentSHA256Mismatch", "the body does not match its hash", 400)
+            check.finish()
             declared = request.headers.get("content-md5")
             if declared:
                 try:
@@ -391,11 +393,11 @@ class S3App:
                 if expected != writer.md5.hexdigest():
                     raise S3Error("BadDigest", "the body does not match Content-MD5", 400)
             decoded_length = request.headers.get("x-amz-decoded-content-length")
-            if decoder and decoded_length and int(decoded_length) != writer.size:
+            chunked = verified.streaming or "aws-chunked" in request.headers.get(
+                "content-encoding", ""
+            )
+            if chunked and decoded_length and decoded_length != str(writer.size):
                 raise S3Error("IncompleteBody", "the body is shorter than declared", 400)
-        except ChunkedDecodeError as exc:
-            writer.abort()
-            raise S3Error("InvalidRequest", str(exc), 400) from None
         except BaseException:
             writer.abort()
             raise
@@ -427,8 +429,10 @@ class S3App:
     def _copy_object(
         self, request: Request, verified: VerifiedRequest, bucket: str, key: str
     ) -> Response:
-        source = unquote(request.headers["x-amz-copy-source"].split("?", 1)[0]).lstrip("/")
+        source = _decode_path(request.headers["x-amz-copy-source"].split("?", 1)[0]).lstrip("/")
         source_bucket, _, source_key = source.partition("/")
+        self.store.require_bucket(bucket)  # refuse before copying anything
+        check_key(key)
         info = self.store.head(source_bucket, source_key)
         with self.store.open_blob(info) as handle:
             blob, size, md5, _ = self.store.write_blob(iter(lambda: handle.read(_READ_CHUNK), b""))
@@ -437,9 +441,12 @@ class S3App:
             request.headers.get("content-type", info.content_type) if replace else info.content_type
         )
         metadata = _user_metadata(request.headers) if replace else info.metadata
-        copied = self.store.commit_object(
-            bucket, key, blob, size, info.etag if "-" in info.etag else md5, content_type, metadata
-        )
+        etag = info.etag if "-" in info.etag else md5
+        try:
+            copied = self.store.commit_object(bucket, key, blob, size, etag, content_type, metadata)
+        except BaseException:
+            self.store.discard_blob(blob)  # e.g. the bucket was deleted meanwhile
+            raise
         self._created(copied, verified, "s3:ObjectCreated:Copy")
         body = xml.element("LastModified", xml.iso(copied.modified))
         body += xml.element("ETag", f'"{copied.etag}"')
@@ -469,14 +476,9 @@ class S3App:
         return Response(status_code=200, headers={"ETag": f'"{md5}"'})
 
     async def _complete_upload(
-        self,
-        request: Request,
-        verified: VerifiedRequest,
-        query: dict[str, str],
-        bucket: str,
-        key: str,
+        self, verified: VerifiedRequest, query: dict[str, str], bucket: str, key: str, raw: bytes
     ) -> Response:
-        root = _parse_xml(await request.body())
+        root = _parse_xml(raw)
         parts: list[tuple[int, str]] = []
         for part in root:
             fields = {child.tag.rsplit("}", 1)[-1]: (child.text or "") for child in part}
@@ -506,6 +508,12 @@ class S3App:
         return Response(xml.document(root, body), media_type="application/xml")
 
     @staticmethod
-    async def _drain(request: Request) -> None:
-        async for _ in request.stream():
-            pass
+    async def _small_body(request: Request, verified: VerifiedRequest) -> bytes:
+        """Any non-object body: bounded, and checked against its signature before use."""
+        headers = request.headers
+        return await read_small_body(
+            request.stream(),
+            verified,
+            headers.get("content-encoding", ""),
+            headers.get("content-length", ""),
+        )

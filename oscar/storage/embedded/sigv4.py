@@ -2,8 +2,9 @@
 the legacy SigV2 presigned URLs that boto3 still generates by default.
 
 Only what S3 clients send is implemented: service `s3`, algorithm `AWS4-HMAC-SHA256`, payload
-hashes given as hex, `UNSIGNED-PAYLOAD`, or the aws-chunked streaming forms (whose chunk
-signatures are not checked; the seed request signature is).
+hashes given as hex, `UNSIGNED-PAYLOAD`, or the aws-chunked streaming forms. The body itself
+is checked later, as it streams (`payload.py`): `VerifiedRequest` carries what that needs.
+Signatures are compared as bytes, so a non-ASCII signature is a mismatch, never an error.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from urllib.parse import quote, unquote
+from urllib.parse import quote, unquote_to_bytes
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 UNSIGNED = "UNSIGNED-PAYLOAD"
@@ -24,7 +25,7 @@ MAX_CLOCK_SKEW = timedelta(minutes=15)
 MAX_PRESIGN_EXPIRY = 7 * 24 * 3600
 _AUTH_HEADER = re.compile(
     r"AWS4-HMAC-SHA256\s+Credential=(?P<credential>[^,\s]+),\s*"
-    r"SignedHeaders=(?P<signed>[^,\s]+),\s*Signature=(?P<signature>[0-9a-f]{64})"
+    r"SignedHeaders=(?P<signed>[^,\s]+),\s*Signature=(?P<signature>\S+)"
 )
 
 
@@ -44,6 +45,10 @@ class VerifiedRequest:
 
     access_key: str
     payload_hash: str  # hex digest, UNSIGNED-PAYLOAD or a STREAMING-* mode
+    signature: str = ""  # the seed of a streaming body's chunk signatures
+    signing_key: bytes = b""
+    amz_date: str = ""
+    scope: str = ""
 
     @property
     def streaming(self) -> bool:
@@ -55,9 +60,22 @@ def _uri_encode(value: str, safe: str) -> str:
     return quote(value, safe=safe)
 
 
+def path_bytes(raw_path: str) -> bytes:
+    """The request path's bytes, percent-escapes decoded (`raw_path` is the latin-1 raw path)."""
+    try:
+        raw = raw_path.encode("latin-1")
+    except UnicodeEncodeError:
+        raw = raw_path.encode()
+    return unquote_to_bytes(raw)
+
+
 def canonical_uri(raw_path: str) -> str:
-    """S3's canonical URI: the path decoded once and re-encoded (slashes kept)."""
-    return _uri_encode(unquote(raw_path), safe="/~") or "/"
+    """S3's canonical URI: the path's bytes decoded once and re-encoded (slashes kept)."""
+    return quote(path_bytes(raw_path), safe="/~") or "/"
+
+
+def _same(expected: str, given: str) -> bool:
+    return hmac.compare_digest(expected.encode(), given.encode("utf-8", "surrogateescape"))
 
 
 def canonical_query(query: list[tuple[str, str]], *, exclude: str | None = None) -> str:
@@ -83,7 +101,7 @@ def _parse_time(value: str) -> datetime:
 
 
 def _signature(
-    secret: str,
+    key: bytes,
     method: str,
     raw_path: str,
     query: str,
@@ -102,9 +120,12 @@ def _signature(
     to_sign = "\n".join(
         [ALGORITHM, amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()]
     )
-    date, region, service, _ = scope.split("/")
-    key = _signing_key(secret, date, region, service)
     return hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+
+
+def _key_for(secret: str, scope: str) -> bytes:
+    date, region, service, _ = scope.split("/")
+    return _signing_key(secret, date, region, service)
 
 
 def _scope(credential: str) -> tuple[str, str]:
@@ -153,8 +174,9 @@ def verify(
     if "host" not in signed:
         raise SignatureError("AccessDenied", "the host header must be signed")
     payload_hash = headers.get("x-amz-content-sha256") or UNSIGNED
+    key = _key_for(secret, scope)
     expected = _signature(
-        secret,
+        key,
         method,
         raw_path,
         canonical_query(query),
@@ -164,9 +186,9 @@ def verify(
         amz_date,
         scope,
     )
-    if not hmac.compare_digest(expected, match["signature"]):
+    if not _same(expected, match["signature"]):
         raise SignatureError("SignatureDoesNotMatch", "the request signature does not match")
-    return VerifiedRequest(access_key, payload_hash)
+    return VerifiedRequest(access_key, payload_hash, expected, key, amz_date, scope)
 
 
 # Sub-resources that take part in a V2 signature (the ones S3 clients presign).
@@ -199,6 +221,10 @@ def _verify_presigned_v2(
         raise SignatureError("AccessDenied", "bad Expires", 403) from None
     if now.timestamp() > expires:
         raise SignatureError("AccessDenied", "Request has expired")
+    if expires - now.timestamp() > MAX_PRESIGN_EXPIRY + MAX_CLOCK_SKEW.total_seconds():
+        raise SignatureError(
+            "AuthorizationQueryParametersError", "Expires must be at most 7 days from now", 400
+        )
     sub = "&".join(
         f"{name}={params[name]}" if params[name] else name
         for name in sorted(params)
@@ -213,7 +239,7 @@ def _verify_presigned_v2(
     )
     to_sign += "\n" + amz + resource
     digest = hmac.new(secret.encode(), to_sign.encode(), hashlib.sha1).digest()
-    if not hmac.compare_digest(base64.b64encode(digest).decode(), params["Signature"]):
+    if not _same(base64.b64encode(digest).decode(), params["Signature"]):
         raise SignatureError("SignatureDoesNotMatch", "the request signature does not match")
     return VerifiedRequest(access_key, UNSIGNED)
 
@@ -249,7 +275,7 @@ def _verify_presigned(
         raise SignatureError("AccessDenied", "the presigned URL is not valid yet")
     signed = params.get("X-Amz-SignedHeaders", "host").split(";")
     expected = _signature(
-        secret,
+        _key_for(secret, scope),
         method,
         raw_path,
         canonical_query(query, exclude="X-Amz-Signature"),
@@ -259,6 +285,6 @@ def _verify_presigned(
         amz_date,
         scope,
     )
-    if not hmac.compare_digest(expected, params.get("X-Amz-Signature", "")):
+    if not _same(expected, params.get("X-Amz-Signature", "")):
         raise SignatureError("SignatureDoesNotMatch", "the request signature does not match")
     return VerifiedRequest(access_key, UNSIGNED)

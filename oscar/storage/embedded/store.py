@@ -147,6 +147,20 @@ class ObjectStore:
         self._lock = threading.RLock()
         for leftover in self.tmp.iterdir():  # half-written uploads from a crash
             leftover.unlink(missing_ok=True)
+        self._reclaim_orphans()
+
+    def _reclaim_orphans(self) -> None:
+        """Delete blobs no object or part refers to (a crash or a failed write left them)."""
+        with self._lock:
+            referenced = {
+                blob
+                for (blob,) in self._db.execute(
+                    "SELECT blob FROM objects UNION SELECT blob FROM parts"
+                )
+            }
+        for path in self.blobs.iterdir():
+            if path.name not in referenced:
+                path.unlink(missing_ok=True)
 
     def close(self) -> None:
         """Close the metadata database."""
@@ -444,7 +458,11 @@ class ObjectStore:
         for number, _ in requested:
             digest.update(bytes.fromhex(stored[number][1]))
         etag = f"{digest.hexdigest()}-{len(requested)}"
-        info = self.commit_object(bucket, key, blob, size, etag, content_type, metadata)
+        try:
+            info = self.commit_object(bucket, key, blob, size, etag, content_type, metadata)
+        except BaseException:
+            self.discard_blob(blob)
+            raise
         self.abort_upload(bucket, key, upload)
         return info
 
