@@ -218,7 +218,7 @@ class ServiceManager:
 
     def _delete_jobs(self, name: str, failures: list[Exception]) -> None:
         """Delete every job of the service; one that cannot be deleted does not stop the rest."""
-        for job in self.job_store.list(name):
+        for job in self.job_store.summaries(name):
             try:
                 self.dispatcher.delete(job)
             except Exception as exc:

@@ -134,6 +134,12 @@ class Settings(BaseSettings):
         description="Seconds a `/run` call waits for a free slot of its backend before it is "
         "answered 429 with Retry-After (OSCAR_SYNC_QUEUE_WAIT).",
     )
+    max_jobs_per_service: int = Field(
+        10000,
+        ge=0,
+        description="Jobs of one service that may be waiting or running at once; a `/job` call "
+        "over it is answered 429 with Retry-After (OSCAR_MAX_JOBS_PER_SERVICE; 0: no bound).",
+    )
     job_cgroups: bool = Field(
         True,
         description="Run each local job in a cgroup v2 of its own when the host allows it, so "

@@ -1,4 +1,19 @@
-"""One job: parse the event, stage the input in, run the script, stage the outputs out."""
+"""One job: parse the event, stage the input in, run the script, stage the outputs out.
+
+How the script gets the event: always as the file `$EVENT_FILE` (in the job's workspace, mode
+0600), and also as the variable `$EVENT` when it is shorter than 64 KiB and holds no NUL byte.
+Linux caps one environment string at 128 KiB (and all of them together at about 2 MiB), so a
+larger event in `$EVENT` would make the script fail to start (`Argument list too long`), and a
+NUL cannot be in an environment string at all; a script that needs every event reads the file.
+
+The script's environment is the supervisor's, then the service's variables and secrets, but
+the supervisor's control variables (`SCRIPT_WRAPPER`, `SUPERVISOR_*`, the job marker, ...) are
+never taken from the service: they keep the supervisor's own value, or stay unset.
+
+Stage-out skips, with a warning, what it must not upload: symlinks, hard links (a file with
+more than one link may be another file of the host) and files whose name is unsafe; the other
+outputs are still uploaded.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +21,7 @@ import base64
 import logging
 import os
 import shutil
+import stat
 import tempfile
 import uuid
 import zipfile
@@ -93,14 +109,27 @@ def _unknown_body(body: bytes) -> bytes:
 
 
 def output_files(output_dir: Path) -> Iterator[tuple[Path, str]]:
-    """Every regular file under `output_dir` with its relative POSIX name (links skipped)."""
+    """Every regular file under `output_dir` with its relative POSIX name, cleaned; symlinks,
+    hard links and files with an unsafe name are skipped with a warning."""
     for folder, _, files in os.walk(output_dir):
         for name in sorted(files):
             path = Path(folder) / name
-            if path.is_symlink() or not path.is_file():
-                log.warning("Skipping %s: not a regular file", path)
+            relative = path.relative_to(output_dir).as_posix()
+            try:
+                info = path.lstat()
+            except OSError as exc:
+                log.warning("Skipping output %r: %s", relative, exc.strerror)
                 continue
-            yield path, path.relative_to(output_dir).as_posix()
+            if not stat.S_ISREG(info.st_mode):
+                log.warning("Skipping output %r: not a regular file", relative)
+                continue
+            if info.st_nlink > 1:
+                log.warning("Skipping output %r: a hard link (%d links)", relative, info.st_nlink)
+                continue
+            try:
+                yield path, clean_relative(relative)
+            except ValueError:
+                log.warning("Skipping output %r: unsafe file name", relative)
 
 
 def _output_bucket(entry: StorageEntry, event: Event, config: FunctionConfig) -> str:
@@ -120,10 +149,6 @@ def stage_out(
     if not files:
         log.info("No output files")
     for path, relative in files:
-        try:
-            relative = clean_relative(relative)
-        except ValueError as exc:
-            raise StageOutError(str(exc)) from None
         for entry in config.outputs:
             if not entry.accepts(relative):
                 continue
@@ -159,14 +184,64 @@ def response(event: Event, workspace: Workspace, script_output: bytes) -> bytes:
     return script_output
 
 
+# Variables that steer the supervisor, its runner or the control plane's process tracking: a
+# service's variables and secrets never set them for the script.
+CONTROL_VARIABLES = frozenset(
+    {
+        "SCRIPT_WRAPPER",
+        "FUNCTION_CONFIG",
+        "SCRIPT",
+        "PROVIDER_SECRETS_DIR",
+        "OSCAR_JOB_MARK",
+        "OSCAR_SCRIPT_RUN",
+        "OSCAR_SERVICE_NAME",
+        "OSCAR_SERVICE_TOKEN",
+        "JOB_UUID",
+        "EVENT",
+        "EVENT_FILE",
+        "EVENT_BASE64",
+        "EVENT_TIME",
+        "STORAGE_OBJECT_KEY",
+        "TMP_INPUT_DIR",
+        "TMP_OUTPUT_DIR",
+        "INPUT_FILE_PATH",
+        "MINIO_ACCESS_KEY",
+        "MINIO_SECRET_KEY",
+    }
+)
+CONTROL_PREFIXES = ("SUPERVISOR_",)
+# Longest event also exported as $EVENT (bytes of UTF-8); $EVENT_FILE always holds it.
+EVENT_ENV_MAX = 64 * 1024
+
+
+def is_control_variable(name: str) -> bool:
+    """Whether `name` is one of the supervisor's control variables."""
+    return name in CONTROL_VARIABLES or name.startswith(CONTROL_PREFIXES)
+
+
 def job_environment(
     env: Mapping[str, str], config: FunctionConfig, event: Event, workspace: Workspace
 ) -> dict[str, str]:
-    """The script's environment: ours, the service's variables and secrets, and the event's."""
-    result = {**env, **config.variables, **config.secrets}
+    """The script's environment: ours, the service's variables and secrets (never a control
+    variable), and the event's (see the module docstring for `EVENT` and `EVENT_FILE`)."""
+    result = dict(env)
+    for name, value in {**config.variables, **config.secrets}.items():
+        if is_control_variable(name):
+            log.warning("Ignoring the service variable %s: the supervisor sets it", name)
+            continue
+        result[name] = value
+    for name in ("EVENT", "EVENT_BASE64", "EVENT_TIME", "STORAGE_OBJECT_KEY"):
+        result.pop(name, None)  # a transport's copy of the event must not reach the script
+    event_file = workspace.root / "event"
+    data = event.raw.encode("utf-8", errors="replace")
+    fd = os.open(event_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    result["EVENT_FILE"] = str(event_file)
+    if len(data) < EVENT_ENV_MAX and "\0" not in event.raw:
+        result["EVENT"] = event.raw
     result.update(
         {
-            "EVENT": event.raw,
             "TMP_INPUT_DIR": str(workspace.input_dir),
             "TMP_OUTPUT_DIR": str(workspace.output_dir),
         }

@@ -13,7 +13,7 @@ from fastapi.responses import PlainTextResponse
 
 from oscar.api.deps import ServicePrincipal, State
 from oscar.api.state import AppState
-from oscar.errors import NotSupportedError
+from oscar.errors import NotSupportedError, TooManyRequestsError
 from oscar.executors.base import SyncResult
 from oscar.models.job import Job
 from oscar.models.service import Service
@@ -23,6 +23,10 @@ router = APIRouter(tags=["invocation"])
 T = TypeVar("T")
 # How often a synchronous run checks whether its client is still there.
 DISCONNECT_CHECK_SECONDS = 0.25
+# Retry-After of a `/job` call refused by the per-service quota.
+QUOTA_RETRY_AFTER = 30.0
+# Lines of the script's output a failed `/run` answer quotes.
+FAILURE_TAIL_LINES = 10
 
 
 @router.post(
@@ -42,7 +46,55 @@ async def create_job(name: str, request: Request, state: State, _: ServicePrinci
 
 def _submit(state: AppState, name: str, body: bytes) -> Job | None:
     # Decoding a body of many MiB takes a while too: all of it happens off the event loop.
+    _check_quota(state, name)
     return state.dispatcher.submit(name, body.decode("utf-8", errors="replace"))
+
+
+def _check_quota(state: AppState, name: str) -> None:
+    """429 when the service already has `OSCAR_MAX_JOBS_PER_SERVICE` jobs not yet ended.
+
+    Only waiting and running jobs count: they are the backlog a flood of calls builds, and they
+    end on their own, so a retry later can succeed (ended jobs are kept until deleted). Two
+    calls at the same moment may both pass the check: the bound can be exceeded by the number
+    of concurrent calls, never more.
+    """
+    limit = state.settings.max_jobs_per_service
+    if limit and state.job_store.count_active(name) >= limit:
+        raise TooManyRequestsError(
+            f"service '{name}' already has {limit} jobs waiting or running "
+            "(OSCAR_MAX_JOBS_PER_SERVICE); retry once some have ended",
+            retry_after=QUOTA_RETRY_AFTER,
+        )
+
+
+def failure_message(exit_code: int, log_text: str) -> str:
+    """A failed `/run`'s answer: the exit code and the last lines of the script's own output.
+
+    The supervisor's log lines (`<time> - supervisor - LEVEL - message`) carry the script's
+    output as INFO messages between "Running the user script" and the script's end; everything
+    else (the supervisor's own messages, tracebacks, host paths) stays in the server's log.
+    """
+    output: list[str] = []
+    inside = False
+    for line in log_text.splitlines():
+        parts = line.split(" - ", 3)
+        if len(parts) != 4 or parts[1] != "supervisor":
+            continue  # a traceback line, the control plane's header, ...
+        level, message = parts[2], parts[3]
+        if message.startswith("Running the user script"):
+            inside, output = True, []
+        elif inside and level != "INFO":
+            inside = False  # the supervisor's verdict on the script ends its output
+        elif inside and (
+            message.startswith("The script finished successfully") or message == "Job finished"
+        ):
+            inside = False
+        elif inside:
+            output.append(message)
+    text = f"the service failed (exit code {exit_code})"
+    if output:
+        text += ":\n" + "\n".join(output[-FAILURE_TAIL_LINES:])
+    return text + "\n"
 
 
 class _ClientGoneError(Exception):
@@ -101,9 +153,6 @@ async def run_service(name: str, request: Request, state: State, _: ServicePrinc
             log.info("sync run cancelled: the client disconnected", extra={"service": name})
             return Response(status_code=499)
     if result.exit_code != 0:
-        tail = "\n".join(result.log.splitlines()[-20:])
         log.info("sync run failed", extra={"service": name, "exit_code": result.exit_code})
-        return PlainTextResponse(
-            f"the service failed (exit code {result.exit_code}):\n{tail}\n", status_code=502
-        )
+        return PlainTextResponse(failure_message(result.exit_code, result.log), status_code=502)
     return Response(result.output, media_type="text/plain; charset=utf-8")

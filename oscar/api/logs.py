@@ -46,7 +46,7 @@ def list_jobs(
 ) -> dict[str, Any]:
     """Jobs with status and times, newest last, 70 per page."""
     state.registry.get(name)  # 404 for an unknown service
-    jobs = state.job_store.list(name, status_filter)
+    jobs = state.job_store.summaries(name, status_filter)
     start = 0
     if page:
         names = [job.name for job in jobs]
@@ -114,6 +114,6 @@ def delete_job(name: str, job_name: str, state: State, _: AdminPrincipal) -> Res
 def delete_jobs(name: str, state: State, _: AdminPrincipal, all: bool = False) -> Response:
     """Without `all`, only succeeded jobs are deleted, as upstream."""
     state.registry.get(name)
-    for job in state.job_store.list(name, None if all else JobStatus.SUCCEEDED):
+    for job in state.job_store.summaries(name, None if all else JobStatus.SUCCEEDED):
         state.dispatcher.delete(job)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

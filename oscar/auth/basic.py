@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +13,10 @@ from oscar.errors import ConfigurationError
 from oscar.settings import Settings
 
 PASSWORD_BYTES = 24  # 32 URL-safe characters, about 192 bits
+# The SQLite databases of the data directory (each with its -wal, -shm and -journal files):
+# they hold job events, service tokens and secrets, and object metadata.
+PRIVATE_DATABASES = ("jobs.db", "oscar.db", "s3/objects.db")
+log = logging.getLogger("oscar.auth")
 
 
 @dataclass(frozen=True)
@@ -29,11 +35,37 @@ class AdminCredentials:
 
 
 def ensure_data_dir(path: Path) -> None:
-    """Create the data directory, private to the current user."""
+    """Create the data directory, private to the current user (0700), and make its databases
+    private (0600), whoever created them.
+
+    An existing directory open to others is made 0700 with a warning. The databases are
+    created empty with mode 0600 before SQLite opens them (SQLite gives its -wal and -shm files
+    the database's mode), and existing ones open to others are tightened with a warning.
+    """
     try:
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o077:
+            path.chmod(0o700)
+            log.warning("data directory %s was mode %04o; it is now 0700", path, mode)
+        for name in PRIVATE_DATABASES:
+            database = path / name
+            database.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.close(os.open(database, os.O_CREAT | os.O_WRONLY, 0o600))
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                _make_private(database.with_name(database.name + suffix))
     except OSError as exc:
         raise ConfigurationError(f"cannot create data directory {path}: {exc.strerror}") from exc
+
+
+def _make_private(file: Path) -> None:
+    try:
+        mode = stat.S_IMODE(file.stat().st_mode)
+    except FileNotFoundError:
+        return
+    if mode & 0o077:
+        file.chmod(0o600)
+        log.warning("%s was mode %04o; it is now 0600", file, mode)
 
 
 def load_admin_credentials(settings: Settings) -> AdminCredentials:

@@ -2,11 +2,17 @@
 
 Every state change of the job lifecycle is one UPDATE guarded by the state it expects, so a
 change that lost a race (the job was deleted or already ended) does nothing and says so.
+
+Listings (`summaries`, `with_status`) never load the event bodies, which may be many MiB each:
+their jobs have `event == ""`; `get` and the queue reads load them. The database and its WAL
+and SHM files are private to this user (0600).
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import stat
 import threading
 from datetime import datetime
 from pathlib import Path
@@ -32,6 +38,8 @@ _COLUMNS = (
     "name, service, status, event, backend, created, started, finished, exit_code, reason, "
     "attempts, queued, backend_id, waiting"
 )
+# Every column but `event`, in `_COLUMNS` order with an empty event in its place.
+_LIGHT_COLUMNS = _COLUMNS.replace("event,", "'' AS event,")
 _ACTIVE = (JobStatus.PENDING.value, JobStatus.RUNNING.value)
 
 
@@ -64,6 +72,12 @@ class JobStore:
     """Job records in one SQLite file; safe to use from several threads."""
 
     def __init__(self, path: Path) -> None:
+        # Job events are private: the file exists 0600 before SQLite opens it (SQLite gives its
+        # -wal and -shm files the database's mode), and older files are tightened.
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            if file.exists() and stat.S_IMODE(file.stat().st_mode) & 0o077:
+                file.chmod(0o600)
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
@@ -84,8 +98,11 @@ class JobStore:
         with self._lock:
             return self._db.execute(sql, args).rowcount > 0
 
-    def _select(self, where: str, args: list[object], limit: int | None = None) -> list[Job]:
-        query = f"SELECT {_COLUMNS} FROM jobs WHERE {where} ORDER BY created, rowid"  # noqa: S608
+    def _select(
+        self, where: str, args: list[object], limit: int | None = None, *, events: bool = True
+    ) -> list[Job]:
+        columns = _COLUMNS if events else _LIGHT_COLUMNS
+        query = f"SELECT {columns} FROM jobs WHERE {where} ORDER BY created, rowid"  # noqa: S608
         if limit is not None:
             query += f" LIMIT {int(limit)}"
         with self._lock:
@@ -133,19 +150,34 @@ class JobStore:
             return self._select("service = ?", [service])
         return self._select("service = ? AND status = ?", [service, status.value])
 
-    def count(self, service: str, status: JobStatus) -> int:
-        """How many of a service's jobs are in `status` (without loading them)."""
+    def summaries(self, service: str, status: JobStatus | None = None) -> list[Job]:
+        """A service's jobs, oldest first, without their event bodies (`event == ""`)."""
+        if status is None:
+            return self._select("service = ?", [service], events=False)
+        return self._select("service = ? AND status = ?", [service, status.value], events=False)
+
+    def count(self, service: str, *statuses: JobStatus) -> int:
+        """How many of a service's jobs are in one of `statuses` (all of its jobs when none is
+        given), without loading them."""
+        where, args = "service = ?", [service]
+        if statuses:
+            where += f" AND status IN ({','.join('?' * len(statuses))})"
+            args += [s.value for s in statuses]
         with self._lock:
             (n,) = self._db.execute(
-                "SELECT COUNT(*) FROM jobs WHERE service = ? AND status = ?",
-                (service, status.value),
+                f"SELECT COUNT(*) FROM jobs WHERE {where}",  # noqa: S608
+                args,
             ).fetchone()
         return int(n)
 
+    def count_active(self, service: str) -> int:
+        """How many of a service's jobs have not ended (Pending or Running)."""
+        return self.count(service, JobStatus.PENDING, JobStatus.RUNNING)
+
     def with_status(self, *statuses: JobStatus) -> list[Job]:
-        """Every job in one of `statuses`, oldest first."""
+        """Every job in one of `statuses`, oldest first, without event bodies."""
         marks = ",".join("?" * len(statuses))
-        return self._select(f"status IN ({marks})", [s.value for s in statuses])
+        return self._select(f"status IN ({marks})", [s.value for s in statuses], events=False)
 
     def queued(
         self, backend: str, limit: int | None = None, before: datetime | None = None
