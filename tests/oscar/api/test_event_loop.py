@@ -27,7 +27,7 @@ def test_health_answers_while_large_bodies_are_processed(
     name = unique_name("big")
     assert api.post("/system/services", json=minimal_service(name, script="true")).is_success
     body = b"x" * (60 * 2**20)
-    definition = minimal_service(unique_name("bigdef"), script="# pad\n" * (5 * 2**20))
+    definition = minimal_service(unique_name("bigdef"), script="# pad\n" * (2**20 // 6))
 
     def post_job() -> None:
         with server.client(timeout=120) as client:
