@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -58,4 +59,8 @@ def start_oscar(tmp_path: Path) -> Iterator[Callable[..., RunningServer]]:
     yield start
     for running in started:
         if running.process.poll() is None:
-            running.stop(signal.SIGKILL)
+            # A graceful stop kills the server's running jobs; SIGKILL would leave them behind.
+            try:
+                running.stop(signal.SIGTERM, timeout=30)
+            except subprocess.TimeoutExpired:
+                running.stop(signal.SIGKILL)
