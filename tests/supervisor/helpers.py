@@ -47,3 +47,16 @@ def run_supervisor(
         timeout=timeout,
         check=False,
     )
+
+
+def minio_s3(minio: Any) -> Any:
+    """A boto3 S3 client for the test MinIO server."""
+    import boto3
+
+    return boto3.client(
+        "s3",
+        endpoint_url=minio.endpoint,
+        aws_access_key_id=minio.access_key,
+        aws_secret_access_key=minio.secret_key,
+        region_name="us-east-1",
+    )

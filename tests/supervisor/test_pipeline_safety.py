@@ -7,10 +7,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
-from tests.supervisor.helpers import run_supervisor
+from tests.supervisor.helpers import minio_s3, run_supervisor
 
 CONFIG: dict[str, Any] = {"name": "svc", "log_level": "INFO"}
 
@@ -96,20 +95,12 @@ def test_event_with_nul_bytes_works(tmp_path: Path) -> None:
 
 
 # --- L16 / L19: outputs that must not be uploaded ---------------------------------------------
-def _s3(minio: Any) -> Any:
-    return boto3.client(
-        "s3",
-        endpoint_url=minio.endpoint,
-        aws_access_key_id=minio.access_key,
-        aws_secret_access_key=minio.secret_key,
-        region_name="us-east-1",
-    )
 
 
 @pytest.mark.minio
 def test_unsafe_names_and_hard_links_are_skipped(minio: Any, tmp_path: Path) -> None:
     bucket = f"out-{uuid.uuid4().hex[:8]}"
-    s3 = _s3(minio)
+    s3 = minio_s3(minio)
     s3.create_bucket(Bucket=bucket)
     config = {
         **CONFIG,

@@ -10,25 +10,14 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import boto3
 import httpx
 import pytest
 import yaml
 
 from tests.fixtures.server import clean_env
-from tests.supervisor.helpers import b64, run_supervisor
+from tests.supervisor.helpers import b64, minio_s3, run_supervisor
 
 pytestmark = [pytest.mark.minio]
-
-
-def _s3(minio: Any) -> Any:
-    return boto3.client(
-        "s3",
-        endpoint_url=minio.endpoint,
-        aws_access_key_id=minio.access_key,
-        aws_secret_access_key=minio.secret_key,
-        region_name="us-east-1",
-    )
 
 
 def _minio_event(bucket: str, key: str) -> bytes:
@@ -61,7 +50,7 @@ def _credentials_env(minio: Any) -> dict[str, str]:
 @pytest.fixture
 def buckets(minio: Any) -> dict[str, str]:
     """Fresh input and output buckets."""
-    s3 = _s3(minio)
+    s3 = minio_s3(minio)
     names = {role: f"{role}-{uuid.uuid4().hex[:8]}" for role in ("in", "out", "extra")}
     for name in names.values():
         s3.create_bucket(Bucket=name)
@@ -69,14 +58,16 @@ def buckets(minio: Any) -> dict[str, str]:
 
 
 def _keys(minio: Any, bucket: str) -> set[str]:
-    listing = _s3(minio).list_objects_v2(Bucket=bucket)
+    listing = minio_s3(minio).list_objects_v2(Bucket=bucket)
     return {item["Key"] for item in listing.get("Contents", [])}
 
 
 def test_minio_event_produces_filtered_outputs(
     minio: Any, buckets: dict[str, str], tmp_path: Path
 ) -> None:
-    _s3(minio).put_object(Bucket=buckets["in"], Key="in/my photo.txt", Body=b"three little words")
+    minio_s3(minio).put_object(
+        Bucket=buckets["in"], Key="in/my photo.txt", Body=b"three little words"
+    )
     config = {
         "name": "svc",
         "input": [{"storage_provider": "minio.default", "path": f"{buckets['in']}/in"}],
@@ -106,7 +97,7 @@ def test_minio_event_produces_filtered_outputs(
         env=_credentials_env(minio),
     )
     assert result.returncode == 0, result.stderr.decode()
-    s3 = _s3(minio)
+    s3 = minio_s3(minio)
     assert _keys(minio, buckets["out"]) == {
         "res/my photo.txt.count",
         "res/logs/deep/key.txt",
@@ -128,7 +119,7 @@ def test_credentials_from_mounted_secret(
     secret.mkdir(parents=True)
     (secret / "accessKey").write_text(minio.access_key)
     (secret / "secretKey").write_text(minio.secret_key)
-    _s3(minio).put_object(Bucket=buckets["in"], Key="in/a.txt", Body=b"x")
+    minio_s3(minio).put_object(Bucket=buckets["in"], Key="in/a.txt", Body=b"x")
     config = {
         "output": [{"storage_provider": "minio", "path": f"{buckets['out']}/o"}],
         "storage_providers": {"minio": {"default": _default_provider(minio)}},
@@ -147,7 +138,7 @@ def test_credentials_from_mounted_secret(
 def test_user_isolation_writes_to_the_event_bucket(
     minio: Any, buckets: dict[str, str], tmp_path: Path
 ) -> None:
-    _s3(minio).put_object(Bucket=buckets["extra"], Key="in/u.txt", Body=b"user data")
+    minio_s3(minio).put_object(Bucket=buckets["extra"], Key="in/u.txt", Body=b"user data")
     config = {
         "isolation_level": "USER",
         "bucket_list": [buckets["extra"]],
@@ -171,7 +162,7 @@ def test_aws_s3_event_through_the_s3_api(
 ) -> None:
     # Amazon S3 itself cannot run here: the S3 provider talks to the real MinIO through
     # AWS_ENDPOINT_URL, exercising the `s3` code path (no endpoint in the provider).
-    _s3(minio).put_object(Bucket=buckets["in"], Key="data/sample one.csv", Body=b"a,b\n")
+    minio_s3(minio).put_object(Bucket=buckets["in"], Key="data/sample one.csv", Body=b"a,b\n")
     event = {
         "Records": [
             {
@@ -220,7 +211,7 @@ def test_missing_object_fails_naming_it(
 def test_wrong_credentials_fail_clearly(
     minio: Any, buckets: dict[str, str], tmp_path: Path
 ) -> None:
-    _s3(minio).put_object(Bucket=buckets["in"], Key="in/a.txt", Body=b"x")
+    minio_s3(minio).put_object(Bucket=buckets["in"], Key="in/a.txt", Body=b"x")
     config = {"storage_providers": {"minio": {"default": _default_provider(minio)}}}
     result = run_supervisor(
         config,
@@ -265,7 +256,7 @@ def test_large_object_streams_with_bounded_memory(
             chunk = block[index % 256 :] + block[: index % 256]
             handle.write(chunk)
             digest.update(chunk)
-    _s3(minio).upload_file(str(source), buckets["in"], "in/big.bin")
+    minio_s3(minio).upload_file(str(source), buckets["in"], "in/big.bin")
     source.unlink()
     config = {
         "output": [{"storage_provider": "minio.default", "path": f"{buckets['out']}/big"}],
@@ -298,7 +289,7 @@ def test_large_object_streams_with_bounded_memory(
     assert code == b"0", result.stderr.decode()[-3000:]
     assert int(peak_kib) < 100 * 1024, f"peak RSS {int(peak_kib) / 1024:.0f} MiB"
     copy = tmp_path / "copy.bin"
-    _s3(minio).download_file(buckets["out"], "big/big.bin", str(copy))
+    minio_s3(minio).download_file(buckets["out"], "big/big.bin", str(copy))
     assert copy.stat().st_size == size
     check = hashlib.sha256()
     with copy.open("rb") as handle:
