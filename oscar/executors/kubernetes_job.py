@@ -3,7 +3,15 @@
 Pure data: no Kubernetes client here, so the spec can be compared field by field in tests and
 submitted by the Kubernetes executor as is. Two additions to upstream's spec, both ignored by
 upstream tools: the label `oscar_job` on the Job (so the executor can list the Jobs it follows
-in one request) and, when given, `SUPERVISOR_TIMEOUT` in the container's environment.
+in one request) and, when given, `SUPERVISOR_TIMEOUT` in the container's environment. One
+departure: the event reaches the supervisor verbatim (`EVENT_COMMAND`), not through upstream's
+unquoted `echo $EVENT`.
+
+The service's labels and annotations are copied onto the Job and its Pods as upstream does:
+they are the way to reach cluster features (a scheduler hint, an AppArmor or seccomp profile, a
+sidecar opt-out), and services are defined by the platform's users and admins, whom the cluster
+trusts with those features in the services namespace (its admission policies apply as to any
+Pod). Being dicts, not templated YAML, they can add metadata but never change the spec.
 """
 
 from __future__ import annotations
@@ -22,6 +30,15 @@ UUID_LENGTH = 36
 SUPERVISOR_DIR = "/oscar/bin"
 CONFIG_DIR = "/oscar/config"
 MINIO_CREDENTIALS_MOUNT = "/var/run/secrets/providers/minio.default"
+#: The container's shell command: the event, byte for byte, on the supervisor's stdin. Upstream
+#: runs `echo $EVENT | supervisor`, where the unquoted expansion splits the JSON into words
+#: (runs of spaces, tabs and newlines inside strings collapse to one space) and expands globs
+#: (`*` becomes file names), and dash's `echo` interprets backslashes (`\n` in a JSON string
+#: becomes a real newline). `printf '%s\n' "$EVENT"` writes the value verbatim, with the one
+#: trailing newline `echo` adds, so the supervisor (upstream's or ours) reads the same input as
+#: upstream's does for any event `echo` left intact. The image's shell runs it, as upstream;
+#: `printf` is a builtin of dash, bash and busybox.
+EVENT_COMMAND = f"printf '%s\\n' \"$EVENT\" | {SUPERVISOR_DIR}/supervisor"
 WATCHDOG_ENV = {
     "fprocess": f"{SUPERVISOR_DIR}/supervisor",
     "max_inflight": "1",
@@ -97,7 +114,7 @@ def job_manifest(
         "image": service.image,
         "imagePullPolicy": "Always",
         "command": ["/bin/sh"],
-        "args": ["-c", f"echo $EVENT | {SUPERVISOR_DIR}/supervisor"],
+        "args": ["-c", EVENT_COMMAND],
         "env": env,
         "resources": resources,
         "volumeMounts": [
@@ -124,6 +141,7 @@ def job_manifest(
     }
     if service.image_pull_secrets:
         pod_spec["imagePullSecrets"] = [{"name": s} for s in service.image_pull_secrets]
+    # Copied as upstream does (see the module docstring): metadata only, never the spec.
     labels = {**service.labels, "oscar_service": service.name}
     return {
         "apiVersion": "batch/v1",

@@ -3,7 +3,9 @@
 There is no container runtime here, so the service's script runs natively on the host; the image
 is recorded in the job log, not pulled. Each job gets a private folder with its configuration,
 script, event, log and response, and its processes form one group (`proctree`): cancelling a
-job, its end, and a restart of the control plane kill everything the job started.
+job, its end, and a restart of the control plane kill everything the job started. The group is
+held to the service's `memory` and `cpu` where the host has the controllers (`proctree.Limits`);
+a job the kernel killed for outgrowing its memory fails with a reason that says so.
 
 Local work cannot outlive the control plane: on shutdown it is stopped and re-run on the next
 start, and after a crash the next start reaps whatever the previous run left before re-running.
@@ -12,6 +14,7 @@ start, and after a crash the next start reaps whatever the previous run left bef
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import shutil
 import subprocess
@@ -25,8 +28,9 @@ from pathlib import Path
 
 from oscar.executors.base import Executor, Observation, SyncResult, SyncRunner
 from oscar.executors.jobdir import job_folder, prepare_job, read_tail
-from oscar.executors.proctree import JobProcesses
+from oscar.executors.proctree import JobProcesses, Limits
 from oscar.models.job import Job, JobStatus
+from oscar.models.quantity import parse_quantity
 from oscar.models.service import Service
 from oscar.models.storage import MinIOProvider
 
@@ -52,11 +56,27 @@ def outcome(code: int) -> Observation:
     return Observation(JobStatus.FAILED, code, reason)
 
 
+def limits(service: Service) -> Limits:
+    """The service's `memory` (bytes) and `cpu` (cores) as limits of its local jobs."""
+    return Limits(
+        memory=math.ceil(parse_quantity(service.memory)), cpu=float(parse_quantity(service.cpu))
+    )
+
+
+def memory_exceeded(service_memory: str) -> str:
+    """The reason of a job the kernel killed for exceeding its memory limit."""
+    return (
+        f"the job exceeded its memory limit ({service_memory}): the kernel killed it "
+        "(out of memory)"
+    )
+
+
 @dataclass
 class _Running:
     job: str
     process: subprocess.Popen[bytes]
     folder: Path
+    memory: str = ""
 
 
 class LocalExecutor(Executor, SyncRunner):
@@ -99,7 +119,7 @@ class LocalExecutor(Executor, SyncRunner):
         self, name: str, folder: Path, service: Service, env: dict[str, str]
     ) -> subprocess.Popen[bytes]:
         argv = [sys.executable, "-m", "supervisor", "--workdir", str(folder / "work")]
-        command = self.processes.command(name, argv, env)
+        command = self.processes.command(name, argv, env, limits(service))
         with (
             (folder / "log").open("ab") as log,
             (folder / "event").open("rb") as stdin,
@@ -125,7 +145,7 @@ class LocalExecutor(Executor, SyncRunner):
         process = self._spawn(job.name, folder, service, env)
         handle = str(process.pid)
         with self._lock:
-            self._running[handle] = _Running(job.name, process, folder)
+            self._running[handle] = _Running(job.name, process, folder, service.memory)
         threading.Thread(target=self._watch, args=(process,), daemon=True).start()
         return handle
 
@@ -148,8 +168,13 @@ class LocalExecutor(Executor, SyncRunner):
             if code is None:
                 states[handle] = Observation(JobStatus.RUNNING)
                 continue
+            observed = outcome(code)
+            if code != 0 and self.processes.oom_killed(running.job):  # before its groups go
+                observed = Observation(
+                    JobStatus.FAILED, observed.exit_code, memory_exceeded(running.memory)
+                )
             self._release(handle)
-            states[handle] = outcome(code)
+            states[handle] = observed
         return states
 
     def _release(self, handle: str) -> None:
@@ -207,6 +232,8 @@ class LocalExecutor(Executor, SyncRunner):
                 code = 124
             response = await asyncio.to_thread((folder / "response").read_bytes)
             log = await asyncio.to_thread(read_tail, folder / "log", 200)
+            if code != 0 and await asyncio.to_thread(self.processes.oom_killed, name):
+                log += f"oscar - ERROR - {memory_exceeded(service.memory)}\n"
             return SyncResult(code, response, log)
         finally:
             # Also on cancellation: the run and whatever it started end here.

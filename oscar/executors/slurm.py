@@ -31,7 +31,7 @@ from oscar.executors import jobdir
 from oscar.executors.base import Executor, Observation
 from oscar.models.job import Job, JobStatus
 from oscar.models.quantity import parse_quantity
-from oscar.models.service import Service
+from oscar.models.service import Service, slurm_flag_words
 from oscar.models.storage import MinIOProvider
 
 log = logging.getLogger("oscar.executors.slurm")
@@ -182,18 +182,21 @@ class SSHTransport(LocalTransport):
 def slurm_flags(service: Service) -> list[str]:
     """Extra `sbatch` flags from the service's annotations (current and older names).
 
-    Each token becomes its own `#SBATCH` line, so one that holds a line break or NUL (which
-    would end the directive and start a command) is refused.
+    Each token becomes its own `#SBATCH` line. The same check as at service creation
+    (`slurm_flag_words`) runs again here, for services stored before it existed: a token with
+    a line break or NUL (which would end the directive and start a command), one that is not an
+    option, or one that oscar sets itself or that redirects files, identity or environment
+    (`--output`, `--chdir`, `--export`, ...) is refused.
     """
     flags: list[str] = []
     for key in FLAGS_ANNOTATIONS:
         if key not in service.annotations:
             continue
         try:
-            tokens = shlex.split(service.annotations[key])
+            words = slurm_flag_words(key, service.annotations[key])
         except ValueError as exc:
-            raise ExecutorError(f"annotation {key}: {exc}") from exc
-        flags += (_single_line(f"annotation {key}: the Slurm flag", t) for t in tokens)
+            raise ExecutorError(str(exc)) from None
+        flags += (_single_line(f"annotation {key}: the Slurm flag", w) for w in words)
     return flags
 
 

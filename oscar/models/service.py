@@ -68,11 +68,45 @@ def _check_qualified_key(key: str, what: str) -> None:
         )
 
 
-def _check_slurm_flags(key: str, value: str) -> None:
-    """The flags annotation: shell words, each an option (`--time=1:00`), none with a line break.
+# sbatch options a service may not pass through the flags annotation: those the Slurm backend
+# sets itself (the job's name, log, folder, its parsable answer, the environment it runs with),
+# and those that redirect a file, change the job's identity or environment, or stop `sbatch`
+# from submitting and answering at once. Long names match as sbatch does: any unambiguous
+# prefix (`--out=...` is `--output=...`).
+SLURM_REFUSED_LONG_OPTIONS = (
+    "output", "error", "input", "chdir", "job-name", "export", "export-file", "get-user-env",
+    "uid", "gid", "wrap", "parsable", "wait", "test-only",
+)  # fmt: skip
+SLURM_REFUSED_SHORT_OPTIONS = "oeiDJW"
+# sbatch's short options that take an argument: in a cluster (`-No`) what follows is its value.
+_SBATCH_SHORT_WITH_ARGUMENT = frozenset("aAbBcCdDeFGiJLmMnNopqStwx")
+
+
+def refused_slurm_option(word: str) -> str | None:
+    """The refused sbatch option `word` sets (`--output=x`, `--out=x`, `-ox`, `-Qox`), or None.
+
+    `word` is one flag of the annotation, already known to start with '-'.
+    """
+    if word.startswith("--"):
+        name = word[2:].partition("=")[0]
+        refused = next((o for o in SLURM_REFUSED_LONG_OPTIONS if o.startswith(name)), None)
+        return None if refused is None else f"--{refused}"
+    for letter in word[1:]:  # a cluster of short options: `-Qo/path` is `-Q -o /path`
+        if letter in SLURM_REFUSED_SHORT_OPTIONS:
+            return f"-{letter}"
+        if letter in _SBATCH_SHORT_WITH_ARGUMENT:
+            return None  # the rest of the word is this option's value
+    return None
+
+
+def slurm_flag_words(key: str, value: str) -> list[str]:
+    """The flags annotation as sbatch options, one per shell word; ValueError naming `key` and
+    the offending flag otherwise.
 
     The Slurm backend writes one `#SBATCH` line per word; a newline, carriage return or NUL
-    inside a word would end the directive and start a line the batch shell runs.
+    inside a word would end the directive and start a line the batch shell runs. Each word must
+    be an option (`--time=1:00`, not `--time 1:00`), and none of the options oscar sets itself
+    or that redirect files, identity or environment (`SLURM_REFUSED_LONG_OPTIONS`).
     """
     try:
         words = shlex.split(value)
@@ -81,10 +115,17 @@ def _check_slurm_flags(key: str, value: str) -> None:
     for word in words:
         if any(ch in word for ch in "\n\r\0"):
             raise ValueError(f"annotation '{key}': the flag {word!r} contains a line break or NUL")
-        if not word.startswith("-"):
+        if not word.startswith("-") or word in ("-", "--"):
             raise ValueError(
                 f"annotation '{key}': {word!r} is not an option (each flag starts with '-')"
             )
+        if refused := refused_slurm_option(word):
+            raise ValueError(
+                f"annotation '{key}': the flag {word!r} sets {refused}, which oscar sets itself "
+                "or which would redirect the job's files, identity or environment; it is not "
+                "allowed"
+            )
+    return words
 
 
 class Synchronous(OscarModel):
@@ -447,7 +488,7 @@ class Service(OscarModel):
                     f"{ANNOTATION_VALUE_MAX_BYTES}"
                 )
             if key in SLURM_FLAGS_ANNOTATIONS:
-                _check_slurm_flags(key, annotation)
+                slurm_flag_words(key, annotation)
         return value
 
     @field_validator("interlink_node_name")

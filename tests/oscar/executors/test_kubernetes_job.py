@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -77,7 +80,7 @@ def test_job_spec_matches_upstream() -> None:
     assert container["image"] == "ghcr.io/grycap/imagemagick"
     assert container["imagePullPolicy"] == "Always"
     assert container["command"] == ["/bin/sh"]
-    assert container["args"] == ["-c", "echo $EVENT | /oscar/bin/supervisor"]
+    assert container["args"] == ["-c", "printf '%s\\n' \"$EVENT\" | /oscar/bin/supervisor"]
     env = {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
     assert env["K"] == "v"
     assert env["OSCAR_SERVICE_NAME"] == "grayify"
@@ -115,6 +118,40 @@ def test_gpu_pull_secrets_ephemeral_storage_and_env_secret() -> None:
     assert {"name": "SUPERVISOR_TIMEOUT", "value": "90.5"} in container["env"]
 
 
+# An event whose JSON strings hold what an unquoted `echo $EVENT` mangles: runs of spaces,
+# tabs and newlines (word splitting), a glob (pathname expansion), backslash escapes (dash's
+# echo), and a leading option-like word.
+AWKWARD_EVENT = (
+    '{"Records": [{"s3": {"object": {"key": "in/a  b\tc\n d a* [a]?.txt",'
+    ' "note": "\\\\n \\\\t \\\\c -n -e"}}}]}'
+)
+
+
+@pytest.mark.parametrize("shell", ["dash", "bash"])
+def test_the_container_command_hands_the_event_over_verbatim(tmp_path: Path, shell: str) -> None:
+    """The container's shell command, run by a real shell with the manifest's `EVENT`: the
+    supervisor (a stand-in recording its stdin) gets the event byte for byte, plus the newline
+    upstream's `echo` adds."""
+    found = shutil.which(shell)
+    assert found is not None, f"{shell} is not installed"
+    argv = [found]
+    job = job_manifest(_service(), AWKWARD_EVENT, NAME, namespace="ns")
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
+    assert env["EVENT"] == AWKWARD_EVENT
+    flag, command = container["args"]
+    received = tmp_path / "stdin"
+    stand_in = tmp_path / "supervisor"
+    stand_in.write_text(f"#!/bin/sh\ncat > '{received}'\n")
+    stand_in.chmod(0o755)
+    assert "/oscar/bin/supervisor" in command
+    command = command.replace("/oscar/bin/supervisor", str(stand_in))
+    for name in ("a1", "a2", "ab.txt"):  # what the glob tokens would expand to
+        (tmp_path / name).touch()
+    subprocess.run([*argv, flag, command], env=env, cwd=tmp_path, check=True, timeout=30)
+    assert received.read_text() == AWKWARD_EVENT + "\n"
+
+
 @pytest.mark.kubernetes
 def test_real_api_server_accepts_the_job(kubernetes: KubernetesCluster) -> None:
     from kubernetes import client
@@ -128,4 +165,4 @@ def test_real_api_server_accepts_the_job(kubernetes: KubernetesCluster) -> None:
     assert created.metadata.name == f"grayify-{UUID}"
     container = created.spec.template.spec.containers[0]
     assert container.resources.limits == {"cpu": "1", "memory": "1Gi", "nvidia.com/gpu": "1"}
-    assert container.args == ["-c", "echo $EVENT | /oscar/bin/supervisor"]
+    assert container.args == ["-c", "printf '%s\\n' \"$EVENT\" | /oscar/bin/supervisor"]

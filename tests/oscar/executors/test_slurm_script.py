@@ -125,8 +125,72 @@ def test_a_flag_with_a_line_break_is_refused(tmp_path: Path, value: str) -> None
 
 def test_unbalanced_quotes_in_the_flags_are_refused(tmp_path: Path) -> None:
     service = _hostile(annotations={"job.vk.io/flags": "--comment='open"})
-    with pytest.raises(ExecutorError, match=r"job.vk.io/flags: No closing quotation"):
+    with pytest.raises(ExecutorError, match=r"job\.vk\.io/flags'?: No closing quotation"):
         _executor(tmp_path).batch_script(_job(service), service, tmp_path / "f")
+
+
+# --- L18: flags may not redirect the job's files, identity or environment --------------------
+REFUSED_FLAGS = [
+    ("--output=/etc/passwd", "--output"),
+    ("--out=/etc/passwd", "--output"),
+    ("--output", "--output"),
+    ("-o/etc/passwd", "-o"),
+    ("-o", "-o"),
+    ("-Qo/etc/passwd", "-o"),
+    ("--error=/etc/passwd", "--error"),
+    ("-e/etc/passwd", "-e"),
+    ("--input=/etc/shadow", "--input"),
+    ("-i/etc/shadow", "-i"),
+    ("--chdir=/", "--chdir"),
+    ("-D/", "-D"),
+    ("--job-name=other", "--job-name"),
+    ("-Jother", "-J"),
+    ("--export=ALL", "--export"),
+    ("--export", "--export"),
+    ("--export-file=/etc/environment", "--export-file"),
+    ("--get-user-env", "--get-user-env"),
+    ("--get-user-env=10L", "--get-user-env"),
+    ("--uid=0", "--uid"),
+    ("--gid=0", "--gid"),
+    ("--wrap=id", "--wrap"),
+    ("--parsable", "--parsable"),
+    ("--wait", "--wait"),
+    ("-W", "-W"),
+    ("--test-only", "--test-only"),
+]
+
+
+@pytest.mark.parametrize("key", ["slurm-job.vk.io/flags", "job.vk.io/flags"])
+@pytest.mark.parametrize(("flag", "option"), REFUSED_FLAGS, ids=[f for f, _ in REFUSED_FLAGS])
+def test_flags_that_redirect_files_or_identity_are_refused_at_submission(
+    tmp_path: Path, key: str, flag: str, option: str
+) -> None:
+    # A service stored before the rule (creation refuses it too): the executor refuses on its
+    # own, before any file of the job is written, naming the annotation and the flag.
+    service = _hostile(annotations={key: f"--time=1:00 {flag}"})
+    job = _job(service)
+    executor = _executor(tmp_path)
+    with pytest.raises(ExecutorError) as refused:
+        executor.submit(job, service)
+    message = str(refused.value)
+    assert key in message and repr(flag) in message and option in message
+    assert not (tmp_path / "jobs" / job.name).exists()
+    assert executor.transport.calls == []  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        "--time=1:00 --comment='-o /etc/passwd' --partition=debug",
+        "-N1 -n2 -c1 -t10 -pdebug -Aproj -Cgpu -woutput -xone -qlow",
+        "--mem=1G --exclusive --requeue --open-mode=append --nice=5 -Q -v -H",
+    ],
+)
+def test_other_flags_still_become_directives(tmp_path: Path, flags: str) -> None:
+    service = _service(annotations={"slurm-job.vk.io/flags": flags})
+    job = _job(service)
+    script = _executor(tmp_path).batch_script(job, service, tmp_path / job.name)
+    assert _directives(script)[5:] == shlex.split(flags)
 
 
 def _render_and_run(

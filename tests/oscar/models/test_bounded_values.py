@@ -121,6 +121,9 @@ def test_valid_image_references_are_accepted(image: str) -> None:
         "--comment='open",
         "--time=1:00 touch",
         "--time=1:00\ntouch",
+        "--output=/etc/passwd",
+        "--time=1:00 -o/etc/passwd",
+        "--uid=0",
     ],
     ids=repr,
 )
