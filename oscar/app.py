@@ -86,7 +86,7 @@ def create_app(settings: Settings, *, admin: AdminCredentials | None = None) -> 
     if settings.serverless_backend == "knative":
         from oscar.executors.knative import KnativeBackend
 
-        knative = KnativeBackend(kube, settings.services_namespace)
+        knative = KnativeBackend(kube, settings.services_namespace, store)
     sync_runner = knative if knative is not None else cloud
     state = AppState(
         settings=settings,
@@ -107,7 +107,7 @@ def create_app(settings: Settings, *, admin: AdminCredentials | None = None) -> 
 
             from oscar.executors.kube import provision
 
-            await asyncio.to_thread(provision, kube, settings.services_namespace, store)
+            await asyncio.to_thread(provision, kube, settings.services_namespace)
         await dispatcher.start()
         yield
         await dispatcher.stop()
@@ -142,8 +142,7 @@ def create_app(settings: Settings, *, admin: AdminCredentials | None = None) -> 
     app.state.s3_app = None
     if objects is not None:
         assert isinstance(storage, EmbeddedStorage)
-        credentials = {store.access_key: store.secret_key}
         app.state.s3_app = S3App(
-            objects, credentials.get, store.region, on_object_created=storage.object_created
+            objects, storage.principal, store.region, on_object_created=storage.object_created
         ).app()
     return app

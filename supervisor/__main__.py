@@ -13,7 +13,12 @@ import sys
 from pathlib import Path
 
 from supervisor import __version__
-from supervisor.config import PROVIDER_SECRETS_DIR, env_flag, load_config
+from supervisor.config import (
+    PROVIDER_SECRETS_DIR,
+    env_flag,
+    load_config,
+    load_provider_secrets,
+)
 from supervisor.errors import EventError, SupervisorError
 from supervisor.events import decode_event_payload
 from supervisor.logs import configure
@@ -55,6 +60,14 @@ def _read_payload(env: dict[str, str]) -> bytes:
     raise EventError("no event: pipe it on stdin or set EVENT")
 
 
+def _remove_config_file(env: dict[str, str]) -> None:
+    """Delete the `FUNCTION_CONFIG` file once read: it holds the other providers' credentials,
+    and the script, running as the same user, must not read them there."""
+    path = Path(env.get("FUNCTION_CONFIG", ""))
+    if env.get("FUNCTION_CONFIG") and path.is_file():
+        path.unlink()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one job; return the exit status."""
     args = _parser().parse_args(argv)
@@ -74,8 +87,12 @@ def main(argv: list[str] | None = None) -> int:
             _read_payload(env), base64_encoded=args.base64 or env_flag(env, "EVENT_BASE64")
         )
         secrets_dir = Path(env.get("PROVIDER_SECRETS_DIR", str(PROVIDER_SECRETS_DIR)))
+        consume = env_flag(env, "SUPERVISOR_CONSUME_SECRETS")
+        secrets = load_provider_secrets(secrets_dir, consume=consume)
+        if consume:
+            _remove_config_file(env)
         result = run_job(
-            payload, config, env, secrets_dir=secrets_dir, workdir=args.workdir, timeout=timeout
+            payload, config, env, secrets=secrets, workdir=args.workdir, timeout=timeout
         )
     except SupervisorError as exc:
         log.error("%s", exc.message)

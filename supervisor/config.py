@@ -183,26 +183,59 @@ def load_script(env: Mapping[str, str], workdir: Path, config_dir: Path = CONFIG
     raise ConfigError(f"no script: mount {mounted} or set SCRIPT (a file path or base64 text)")
 
 
+ProviderSecrets = Mapping[str, Mapping[str, str]]  # "<type>.<id>" -> file name -> content
+
+
+def load_provider_secrets(secrets_dir: Path, *, consume: bool = False) -> dict[str, dict[str, str]]:
+    """The provider secrets mounted under `secrets_dir` (`<type>.<id>/<file>`), read once.
+
+    With `consume`, the files are removed once read: the control plane writes them for this
+    job alone, and the script, which runs as the same user, must not find them. A mounted
+    Kubernetes Secret is read-only and cannot be consumed; there the keys are the service's
+    own scoped ones.
+    """
+    found: dict[str, dict[str, str]] = {}
+    try:
+        providers = sorted(p for p in secrets_dir.iterdir() if p.is_dir())
+    except OSError:
+        return found
+    for provider in providers:
+        files = {}
+        try:
+            for item in sorted(provider.iterdir()):
+                if item.is_file() and not item.name.startswith("."):
+                    files[item.name] = item.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read the provider secret {provider}: {exc}") from None
+        found[provider.name] = files
+    if consume:
+        for provider in providers:
+            for item in provider.iterdir():
+                item.unlink(missing_ok=True)
+            provider.rmdir()
+    return found
+
+
 def default_minio_credentials(
-    config: FunctionConfig, env: Mapping[str, str], secrets_dir: Path = PROVIDER_SECRETS_DIR
+    config: FunctionConfig, env: Mapping[str, str], secrets: ProviderSecrets
 ) -> dict[str, Any]:
     """`minio.default`: endpoint from the config, keys from the mounted secret or the env."""
     provider = config.provider("minio", "default")
     provider.setdefault("endpoint", env.get("MINIO_ENDPOINT") or DEFAULT_MINIO_ENDPOINT)
     provider.setdefault("region", env.get("MINIO_REGION") or "us-east-1")
-    secret = secrets_dir / DEFAULT_PROVIDER
+    mounted = secrets.get(DEFAULT_PROVIDER, {})
     for key, file_name, env_name in (
         ("access_key", "accessKey", "MINIO_ACCESS_KEY"),
         ("secret_key", "secretKey", "MINIO_SECRET_KEY"),
     ):
-        mounted = secret / file_name
-        if mounted.is_file():
-            provider[key] = mounted.read_text(encoding="utf-8").strip()
+        if mounted.get(file_name):
+            provider[key] = mounted[file_name]
         elif env.get(env_name):
             provider[key] = env[env_name]
     if not provider.get("access_key") or not provider.get("secret_key"):
         raise ConfigError(
-            f"no credentials for {DEFAULT_PROVIDER}: mount {secret}/{{accessKey,secretKey}} or "
+            f"no credentials for {DEFAULT_PROVIDER}: mount "
+            f"<PROVIDER_SECRETS_DIR>/{DEFAULT_PROVIDER}/{{accessKey,secretKey}} or "
             "set MINIO_ACCESS_KEY and MINIO_SECRET_KEY"
         )
     return provider
@@ -213,11 +246,11 @@ def credentials_for(
     provider_type: str,
     provider_id: str,
     env: Mapping[str, str],
-    secrets_dir: Path = PROVIDER_SECRETS_DIR,
+    secrets: ProviderSecrets,
 ) -> dict[str, Any]:
     """Credentials of any provider; `minio.default` is resolved specially."""
     if (provider_type, provider_id) == ("minio", "default"):
-        return default_minio_credentials(config, env, secrets_dir)
+        return default_minio_credentials(config, env, secrets)
     provider = config.provider(provider_type, provider_id)
     if not provider:
         raise ConfigError(

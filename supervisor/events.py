@@ -83,7 +83,7 @@ def _parse_document(doc: dict[str, Any], config: FunctionConfig, raw: str) -> Ev
     records = doc.get("Records")
     if isinstance(records, list) and records and isinstance(records[0], dict):
         source = records[0].get("eventSource")
-        if source in _STORAGE_SOURCES:
+        if isinstance(source, str) and source in _STORAGE_SOURCES:
             return _storage(doc, records[0], _STORAGE_SOURCES[source], config, raw)
     return Event(kind=UNKNOWN, raw=raw, body=raw.encode())
 
@@ -92,7 +92,10 @@ def _api_gateway(doc: dict[str, Any], config: FunctionConfig, raw: str) -> Event
     body = doc.get("body") or ""
     if isinstance(body, dict):
         return _parse_document(body, config, json.dumps(body))
-    data = body.encode() if isinstance(body, str) else bytes(body)
+    if not isinstance(body, str):
+        # Gateways send a string; anything else (a number, a list) is data, never a size.
+        return Event(kind=UNKNOWN, raw=raw, body=json.dumps(body).encode())
+    data = body.encode()
     if doc.get("isBase64Encoded"):
         try:
             data = base64.b64decode(data)
@@ -175,4 +178,41 @@ def _storage(
         bucket=str(bucket),
         key=unquote_plus(str(key)),
         time=str(record.get("eventTime") or ""),
+    )
+
+
+def out_of_scope(event: Event, config: FunctionConfig) -> str | None:
+    """Why the event may not be processed by this service, or None when it may.
+
+    A storage event may name only an object under one of the service's own inputs: the same
+    provider (or, for a delegated event, a provider the service defines, with the input's
+    provider type) and a key under the input's path. Keys with empty, `.` or `..` segments are
+    refused outright: a WebDAV or local path built from them could leave the input folder.
+    With USER isolation, the buckets of `bucket_list` are inputs too. An UNKNOWN event names
+    nothing and is always in scope.
+    """
+    if not event.is_storage:
+        return None
+    # Only bucket-less (OneData) keys are absolute paths; an object key's "/" is a key's own.
+    location = f"{event.bucket.strip('/')}/{event.key}" if event.bucket else event.key.lstrip("/")
+    label = event.bucket or event.key.split("/", 1)[0]
+    segments = location.split("/")
+    if not event.key or any(part in ("", ".", "..") for part in segments):
+        return f"the event's object '{location}' is not a plain key"
+    provider_type, _, provider_id = event.provider.partition(".")
+    for entry in config.inputs:
+        if entry.provider_type != provider_type:
+            continue
+        same_provider = entry.storage_provider == event.provider
+        if not same_provider and not config.provider(provider_type, provider_id or "default"):
+            continue
+        if location.startswith(entry.path + "/"):
+            return None
+    # USER isolation: each user's own bucket of `bucket_list` is an input as a whole.
+    user_bucket = config.isolation_level == "USER" and event.bucket in config.bucket_list
+    if user_bucket and event.provider == "minio.default":
+        return None
+    return (
+        f"bucket '{label}' ({event.provider}) is not an input of this service: an event may "
+        "only name objects under the service's input paths"
     )

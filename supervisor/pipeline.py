@@ -29,9 +29,15 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from supervisor.config import FunctionConfig, StorageEntry, credentials_for, load_script
+from supervisor.config import (
+    FunctionConfig,
+    ProviderSecrets,
+    StorageEntry,
+    credentials_for,
+    load_script,
+)
 from supervisor.errors import ConfigError, EventError, StageInError, StageOutError
-from supervisor.events import Event, parse_event
+from supervisor.events import Event, out_of_scope, parse_event
 from supervisor.runner import run_script
 from supervisor.staging import client_for
 from supervisor.staging.base import StorageClient, clean_relative, join_key, local_target
@@ -59,8 +65,10 @@ class Workspace:
 class Clients:
     """Storage clients per provider, created on first use."""
 
-    def __init__(self, config: FunctionConfig, env: Mapping[str, str], secrets_dir: Path) -> None:
-        self._config, self._env, self._secrets_dir = config, env, secrets_dir
+    def __init__(
+        self, config: FunctionConfig, env: Mapping[str, str], secrets: ProviderSecrets
+    ) -> None:
+        self._config, self._env, self._secrets = config, env, secrets
         self._cache: dict[str, StorageClient] = {}
 
     def get(self, provider: str) -> StorageClient:
@@ -68,7 +76,7 @@ class Clients:
         if provider not in self._cache:
             provider_type, _, provider_id = provider.partition(".")
             credentials = credentials_for(
-                self._config, provider_type, provider_id or "default", self._env, self._secrets_dir
+                self._config, provider_type, provider_id or "default", self._env, self._secrets
             )
             self._cache[provider] = client_for(provider_type, credentials)
         return self._cache[provider]
@@ -259,17 +267,20 @@ def run_job(
     config: FunctionConfig,
     env: Mapping[str, str],
     *,
-    secrets_dir: Path,
+    secrets: ProviderSecrets,
     workdir: Path | None = None,
     timeout: float | None = None,
     config_dir: Path | None = None,
 ) -> bytes:
     """Process one event end to end and return the response bytes; raises on any failure."""
     event = parse_event(payload, config)
+    refused = out_of_scope(event, config)
+    if refused:
+        raise EventError(refused)  # the control plane refuses these too; scripts run elsewhere
     log.info("Event type: %s%s", event.kind, f" ({event.provider})" if event.is_storage else "")
     workspace = Workspace.create(workdir)
     try:
-        return _run_in(workspace, event, config, env, timeout, config_dir, secrets_dir)
+        return _run_in(workspace, event, config, env, timeout, config_dir, secrets)
     finally:
         if not env.get("SUPERVISOR_KEEP_WORKDIR"):
             shutil.rmtree(workspace.root, ignore_errors=True)
@@ -282,14 +293,14 @@ def _run_in(
     env: Mapping[str, str],
     timeout: float | None,
     config_dir: Path | None,
-    secrets_dir: Path,
+    secrets: ProviderSecrets,
 ) -> bytes:
     script = (
         load_script(env, workspace.root)
         if config_dir is None
         else load_script(env, workspace.root, config_dir)
     )
-    clients = Clients(config, env, secrets_dir)
+    clients = Clients(config, env, secrets)
     script_env = job_environment(env, config, event, workspace)
     if event.is_storage and config.file_stage_in:
         log.info("file_stage_in is set: the input is not downloaded")

@@ -13,7 +13,8 @@ from fastapi.responses import PlainTextResponse
 
 from oscar.api.deps import ServicePrincipal, State
 from oscar.api.state import AppState
-from oscar.errors import NotSupportedError, TooManyRequestsError
+from oscar.errors import BadRequestError, NotSupportedError, TooManyRequestsError
+from oscar.events.scope import check_event_scope
 from oscar.executors.base import SyncResult
 from oscar.models.job import Job
 from oscar.models.service import Service
@@ -34,20 +35,34 @@ FAILURE_TAIL_LINES = 10
     status_code=status.HTTP_201_CREATED,
     response_class=Response,
     summary="Run the service asynchronously on the request body (the event)",
-    responses={401: {"description": "Bad token"}, 404: {"description": "Unknown service"}},
+    responses={
+        400: {"description": "Empty body"},
+        401: {"description": "Bad token"},
+        403: {"description": "The event names an object outside the service's inputs"},
+        404: {"description": "Unknown service"},
+    },
 )
 async def create_job(name: str, request: Request, state: State, _: ServicePrincipal) -> Response:
     """Record a job for the body (a storage event or any data) and start it; 201 once durable."""
     body = await request.body()
-    job = await asyncio.to_thread(_submit, state, name, body)
+    job = await asyncio.to_thread(_submit, state, request.state.service, body)
     headers = {"X-Oscar-Job-Name": job.name} if job else {}
     return Response(status_code=status.HTTP_201_CREATED, headers=headers)
 
 
-def _submit(state: AppState, name: str, body: bytes) -> Job | None:
+def check_event(service: Service, body: bytes) -> None:
+    """400 for an empty body (the supervisor would have no event), 403 for an event naming
+    objects outside the service's inputs. Blocks: parses the whole body."""
+    if not body.strip():
+        raise BadRequestError("the request body is empty: send the event (or the input data)")
+    check_event_scope(service, body)
+
+
+def _submit(state: AppState, service: Service, body: bytes) -> Job | None:
     # Decoding a body of many MiB takes a while too: all of it happens off the event loop.
-    _check_quota(state, name)
-    return state.dispatcher.submit(name, body.decode("utf-8", errors="replace"))
+    check_event(service, body)
+    _check_quota(state, service.name)
+    return state.dispatcher.submit(service.name, body.decode("utf-8", errors="replace"))
 
 
 def _check_quota(state: AppState, name: str) -> None:
@@ -123,7 +138,9 @@ async def _while_connected(request: Request, work: Awaitable[T]) -> T:
     response_class=PlainTextResponse,
     summary="Run the service synchronously and return its output",
     responses={
+        400: {"description": "Empty body"},
         401: {"description": "Bad token"},
+        403: {"description": "The event names an object outside the service's inputs"},
         404: {"description": "Unknown service"},
         429: {"description": "Every slot of the backend is busy (see Retry-After)"},
         501: {"description": "No backend here answers synchronously"},
@@ -143,6 +160,7 @@ async def run_service(name: str, request: Request, state: State, _: ServicePrinc
         raise NotSupportedError("no backend of this cluster runs services synchronously")
     service: Service = request.state.service
     body = await request.body()
+    await asyncio.to_thread(check_event, service, body)
     settings = state.settings
     async with state.dispatcher.sync_slot(runner.backend, settings.sync_queue_wait):
         try:

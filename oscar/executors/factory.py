@@ -21,10 +21,10 @@ def _local(settings: Settings, store: MinIOProvider, _: Any) -> Executor:
     return LocalExecutor(settings.data_dir / "jobs", store, settings.job_timeout, processes)
 
 
-def _kubernetes(settings: Settings, _: MinIOProvider, kube: Any) -> Executor:
+def _kubernetes(settings: Settings, store: MinIOProvider, kube: Any) -> Executor:
     from oscar.executors.kubernetes import KubernetesExecutor
 
-    return KubernetesExecutor(kube, settings.services_namespace, settings.job_timeout)
+    return KubernetesExecutor(kube, settings.services_namespace, settings.job_timeout, store=store)
 
 
 def _slurm(settings: Settings, store: MinIOProvider, _: Any) -> Executor:

@@ -2,7 +2,9 @@
 
 The folder holds the supervisor's configuration, the script, the event, the log and the
 response. The supervisor's environment is built from an allow-list: nothing of the control
-plane's own environment (its password, its settings) reaches a job.
+plane's own environment (its password, its settings) reaches a job, and no credential is in
+it at all. The job's store keys are the service's scoped ones (`oscar.storage.scoped`), in
+0600 files under `secrets/` that the supervisor reads and removes before the script starts.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from pathlib import Path
 import yaml
 
 from oscar.models.service import Service
-from oscar.models.storage import MinIOProvider
+from oscar.models.storage import DEFAULT_PROVIDER, MinIOProvider
+from oscar.storage.scoped import job_store
 
 # The only variables of the control plane's environment a job inherits: what a shell and the
 # supervisor's Python need to start.
@@ -45,8 +48,11 @@ def prepare_job(
     timeout: float,
     parent_env: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """Write the job's configuration, script and event into `folder`; return the supervisor's
-    environment (allow-listed from `parent_env`, by default this process's)."""
+    """Write the job's configuration, script, event and store keys into `folder`; return the
+    supervisor's environment (allow-listed from `parent_env`, by default this process's).
+
+    `store` is the default store with its admin keys; the job gets the service's own keys.
+    """
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     config = service.model_dump(mode="json", by_alias=True, exclude={"token"})
     providers = config.setdefault("storage_providers", {}).setdefault("minio", {})
@@ -59,22 +65,32 @@ def prepare_job(
     private_file(folder / "script.sh", service.script)
     private_file(folder / "event", event)
     (folder / "work").mkdir(exist_ok=True)
+    secrets = folder / "secrets"
+    write_store_keys(secrets, job_store(store, service.name))
     parent = os.environ if parent_env is None else parent_env
     env = {key: parent[key] for key in INHERITED if key in parent}
     env.update(
         {
             "FUNCTION_CONFIG": str(folder / "function_config.yaml"),
             "SCRIPT": str(folder / "script.sh"),
-            "MINIO_ACCESS_KEY": store.access_key,
-            "MINIO_SECRET_KEY": store.secret_key,
-            "PROVIDER_SECRETS_DIR": str(folder / "no-mounted-secrets"),
+            "PROVIDER_SECRETS_DIR": str(secrets),
+            "SUPERVISOR_CONSUME_SECRETS": "1",
             "SUPERVISOR_TIMEOUT": str(timeout),
             "OSCAR_SERVICE_NAME": service.name,
-            "OSCAR_SERVICE_TOKEN": service.token,
             "JOB_UUID": folder.name,
         }
     )
     return env
+
+
+def write_store_keys(secrets: Path, keys: MinIOProvider) -> None:
+    """The default store's keys as the supervisor reads mounted secrets:
+    `<secrets>/minio.default/{accessKey,secretKey}`, folders 0700 and files 0600."""
+    provider = secrets / DEFAULT_PROVIDER
+    provider.mkdir(mode=0o700, parents=True, exist_ok=True)
+    secrets.chmod(0o700)
+    private_file(provider / "accessKey", keys.access_key)
+    private_file(provider / "secretKey", keys.secret_key)
 
 
 def read_tail(path: Path, tail: int | None = None, max_bytes: int = 8 * 2**20) -> str:

@@ -27,6 +27,8 @@ from oscar.executors.kubernetes_job import (
     service_env,
 )
 from oscar.models.service import Service
+from oscar.models.storage import MinIOProvider
+from oscar.storage.scoped import job_store
 
 GROUP, VERSION, PLURAL = "serving.knative.dev", "v1", "services"
 
@@ -77,7 +79,10 @@ def ksvc_manifest(service: Service, namespace: str, base_path: str = "/") -> dic
                             "name": "oscar-volume",
                             "persistentVolumeClaim": {"claimName": "oscar-pvc"},
                         },
-                        {"name": "minio-credentials", "secret": {"secretName": "minio"}},
+                        {
+                            "name": "minio-credentials",
+                            "secret": {"secretName": kube.store_secret_name(service.name)},
+                        },
                     ],
                 },
             }
@@ -96,19 +101,25 @@ class KnativeBackend(SyncRunner):
 
     backend = ""
 
-    def __init__(self, api_client: Any, namespace: str) -> None:
+    def __init__(self, api_client: Any, namespace: str, store: MinIOProvider | None = None) -> None:
+        """`store` (with its admin keys) derives the Secret of each service's own keys."""
         from kubernetes import client
 
+        self._api = api_client
         self._custom = client.CustomObjectsApi(api_client)
         self.namespace = namespace
+        self._store = store
 
     def _call(self, verb: str, name: str, method: Any, *args: Any) -> Any:
         what = f"Knative Service {self.namespace}/{name}"
         return kube.call(verb, what, method, GROUP, VERSION, self.namespace, PLURAL, *args)
 
     def apply(self, service: Service) -> None:
-        """Create or replace the service's ksvc."""
+        """Create or replace the service's ksvc (and the Secret of its store keys)."""
         name = service.name
+        if self._store is not None:
+            keys = job_store(self._store, name)
+            kube.apply_store_secret(self._api, self.namespace, name, keys)
         body = ksvc_manifest(service, self.namespace)
         try:
             self._call("create", name, self._custom.create_namespaced_custom_object, body)

@@ -33,7 +33,7 @@ T = TypeVar("T")
 #: Seconds to connect to, and then to hear from, the API server; without a bound a hung
 #: server would hold a dispatcher worker thread forever.
 REQUEST_TIMEOUT = (10.0, 60.0)
-MINIO_SECRET = "minio"  # noqa: S105 (the name of the Secret, not a password)
+STORE_SECRET_PREFIX = "oscar-store-"  # noqa: S105 (Secret names, not passwords)
 
 
 class KubeError(BackendError):
@@ -77,30 +77,47 @@ def api_client(kubeconfig: Path | None) -> Any:
         raise ConfigurationError(f"cannot configure the Kubernetes client {where}: {exc}") from None
 
 
-def provision(api: Any, namespace: str, store: MinIOProvider) -> None:
-    """Make sure the services namespace and its Secret `minio` exist (idempotent).
+def provision(api: Any, namespace: str) -> None:
+    """Make sure the services namespace exists (idempotent).
 
-    The Secret holds the default store's `accessKey` and `secretKey`, which every upstream Job
-    mounts for `minio.default`; an existing one is replaced, so changed credentials reach new
-    Jobs. Not being allowed to create namespaces is fine when the namespace exists already.
+    Not being allowed to create namespaces is fine when the namespace exists already: the
+    first Secret or Job created in it says so if it does not.
     """
     from kubernetes import client
 
     core = client.CoreV1Api(api)
-    # Exists already, or a namespaced service account may not create namespaces: then the
-    # namespace must exist, and creating the Secret below says so if it does not.
     with contextlib.suppress(ConflictError, RefusedError):
         namespace_body = {"metadata": {"name": namespace}}
         call("create", f"namespace {namespace}", core.create_namespace, namespace_body)
+
+
+def store_secret_name(service_name: str) -> str:
+    """The Secret holding a service's own store keys, mounted by its Jobs and ksvc."""
+    return STORE_SECRET_PREFIX + service_name
+
+
+def apply_store_secret(api: Any, namespace: str, service_name: str, keys: MinIOProvider) -> None:
+    """Create or replace the Secret with the service's scoped `accessKey` and `secretKey`.
+
+    Jobs mount it as upstream mounts its Secret `minio` (whose admin keys they no longer get).
+    """
+    from kubernetes import client
+
+    core = client.CoreV1Api(api)
+    name = store_secret_name(service_name)
     body = {
-        "metadata": {"name": MINIO_SECRET, "namespace": namespace},
-        "stringData": {"accessKey": store.access_key, "secretKey": store.secret_key},
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": {"oscar_service": service_name},
+        },
+        "stringData": {"accessKey": keys.access_key, "secretKey": keys.secret_key},
     }
-    what = f"Secret {namespace}/{MINIO_SECRET}"
+    what = f"Secret {namespace}/{name}"
     try:
         call("create", what, core.create_namespaced_secret, namespace, body)
     except ConflictError:
-        call("replace", what, core.replace_namespaced_secret, MINIO_SECRET, namespace, body)
+        call("replace", what, core.replace_namespaced_secret, name, namespace, body)
 
 
 def call(verb: str, what: str, method: Callable[..., T], *args: Any, **kwargs: Any) -> T:

@@ -27,6 +27,8 @@ from oscar.executors.interlink import is_virtual_node, to_interlink
 from oscar.executors.kubernetes_job import CONTAINER_NAME, JOB_LABEL, job_manifest
 from oscar.models.job import Job, JobStatus, new_job_name
 from oscar.models.service import Service
+from oscar.models.storage import MinIOProvider
+from oscar.storage.scoped import job_store
 
 log = logging.getLogger("oscar.executors")
 
@@ -50,9 +52,24 @@ class KubernetesExecutor(Executor, SyncRunner):
     poll_interval = 1.0
     default_concurrency = 500
 
-    def __init__(self, api_client: Any, namespace: str, timeout: float = 3600) -> None:
-        """`timeout` is given to each job's supervisor, which kills the script after it."""
+    def __init__(
+        self,
+        api_client: Any,
+        namespace: str,
+        timeout: float = 3600,
+        *,
+        store: MinIOProvider | None = None,
+    ) -> None:
+        """`timeout` is given to each job's supervisor, which kills the script after it.
+
+        `store` (the default store with its admin keys) is used to derive each service's own
+        keys, put in its Secret before its first Job; without it, that Secret is expected to
+        exist already.
+        """
         super().__init__()
+        self._api = api_client
+        self._store = store
+        self._secrets_applied: set[str] = set()
         from kubernetes import client
 
         self._batch = client.BatchV1Api(api_client)
@@ -175,8 +192,14 @@ class KubernetesExecutor(Executor, SyncRunner):
 
     # --- API calls -----------------------------------------------------------------------
     def _create(self, job: Job, service: Service, timeout: float) -> str:
+        self._ensure_store_secret(service)
         manifest = job_manifest(
-            service, job.event, job.name, namespace=self.namespace, supervisor_timeout=timeout
+            service,
+            job.event,
+            job.name,
+            namespace=self.namespace,
+            supervisor_timeout=timeout,
+            minio_credentials=kube.store_secret_name(service.name),
         )
         if service.interlink_node_name and self._virtual_node(service.interlink_node_name):
             manifest = to_interlink(manifest, service.interlink_node_name)
@@ -191,6 +214,15 @@ class KubernetesExecutor(Executor, SyncRunner):
                 manifest,
             )
         return job.name
+
+    def _ensure_store_secret(self, service: Service) -> None:
+        """Write the service's scoped store keys once per process (keys are stable, so a
+        restart rewriting them is harmless)."""
+        if self._store is None or service.name in self._secrets_applied:
+            return
+        keys = job_store(self._store, service.name)
+        kube.apply_store_secret(self._api, self.namespace, service.name, keys)
+        self._secrets_applied.add(service.name)
 
     def _virtual_node(self, name: str) -> bool:
         """Whether `name` is an interLink virtual node right now (checked at every submission,

@@ -21,4 +21,4 @@ def make_storage(
     from oscar.storage.embedded.provider import EmbeddedStorage
 
     objects = ObjectStore(settings.data_dir / "s3")
-    return EmbeddedStorage(objects, registry, dispatcher), objects
+    return EmbeddedStorage(objects, registry, dispatcher, store), objects

@@ -10,6 +10,13 @@ Visibility: `public` buckets get an anonymous read/write bucket policy; `restric
 canned policy `oscar-<bucket>` attached to each allowed user that exists in MinIO; `private` ones
 neither (only the control plane's credentials reach them).
 
+Jobs get a **service account** per service (`oscar.storage.scoped`): keys derived from the
+control plane's secret, with an inline policy that reads the service's inputs and writes its
+outputs; it is created or updated with the service and deleted with it.
+
+Buckets oscar creates for a service are tagged `oscar-created`; deleting the service deletes
+only those (when no other service uses them), never a bucket that existed before.
+
 Errors: minio's `S3Error` (and admin-API failures) become `StorageError`, a MinIO that cannot
 be reached (connection refused, timeouts, 502-504 answers) `BackendUnavailableError`; each
 message names the endpoint and the bucket.
@@ -24,7 +31,7 @@ from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from oscar.errors import BackendUnavailableError, StorageError
+from oscar.errors import BackendUnavailableError, ServiceNotFoundError, StorageError
 from oscar.events.router import input_prefixes
 from oscar.models.service import Service
 from oscar.models.storage import MinIOProvider
@@ -35,8 +42,11 @@ from oscar.storage.base import (
     default_store_buckets,
     default_store_paths,
 )
+from oscar.storage.scoped import iam_policy, service_access, service_keys
 
 log = logging.getLogger("oscar.storage")
+# The tag on buckets oscar created for a service (deleted with the last service using them).
+CREATED_TAG = "oscar-created"
 TARGET_ID = "OSCAR"
 EVENTS = ["s3:ObjectCreated:*"]
 
@@ -76,6 +86,7 @@ class MinIOStorage(ServiceStorage):
             cert_check=provider.verify,
         )
         self.endpoint = provider.endpoint
+        self._admin_secret = provider.secret_key
         self.registry = registry
         # MinIO puts its region in target ARNs only when one is configured; try that first.
         self._arns = [arn] if arn else [webhook_arn(provider.region), webhook_arn()]
@@ -213,6 +224,7 @@ class MinIOStorage(ServiceStorage):
             with self._translated("create", bucket):
                 if not self._client.bucket_exists(bucket):
                     self._client.make_bucket(bucket)
+                    self._client.set_bucket_tags(bucket, self._created_tags())
                 if folder:
                     self._client.put_object(bucket, f"{folder}/", io.BytesIO(b""), 0)
         for bucket in default_store_buckets(service):
@@ -220,16 +232,71 @@ class MinIOStorage(ServiceStorage):
                 self._apply_visibility(bucket, service.visibility, service.allowed_users)
         for bucket in dict.fromkeys(b for b, _ in input_prefixes(service)):
             self._sync_notifications(bucket)
+        self._apply_job_account(service)
+
+    @staticmethod
+    def _created_tags() -> Any:
+        from minio.commonconfig import Tags
+
+        tags = Tags.new_bucket_tags()
+        tags[CREATED_TAG] = "true"
+        return tags
+
+    def _created_by_oscar(self, bucket: str) -> bool:
+        tags = self._client.get_bucket_tags(bucket)
+        return bool(tags) and tags.get(CREATED_TAG) == "true"
+
+    def _apply_job_account(self, service: Service) -> None:
+        """Create, or update the policy of, the service account the service's jobs use."""
+        from minio.error import MinioAdminException
+
+        access_key, secret_key = service_keys(self._admin_secret, service.name)
+        policy = iam_policy(service_access(service))
+        with self._translated(f"give service '{service.name}' job keys for", "(its buckets)"):
+            try:
+                self._admin.add_service_account(
+                    access_key=access_key,
+                    secret_key=secret_key,
+                    description=f"oscar: jobs of service {service.name}",
+                    policy=policy,
+                )
+            except MinioAdminException as exc:
+                if "already taken" not in str(exc) and "already exists" not in str(exc):
+                    raise
+                self._admin.update_service_account(
+                    access_key=access_key, secret_key=secret_key, policy=policy
+                )
+
+    def _drop_job_account(self, service: Service) -> None:
+        """Delete the service's job account, unless the registry (still) has the service: an
+        update being undone keeps it, with the previous definition's policy."""
+        from minio.error import MinioAdminException
+
+        try:
+            self.registry.get(service.name)
+            return
+        except ServiceNotFoundError:
+            pass
+        access_key, _ = service_keys(self._admin_secret, service.name)
+        with self._translated(f"remove the job keys of service '{service.name}' for", "*"):
+            try:
+                self._admin.delete_service_account(access_key)
+            except MinioAdminException as exc:
+                if exc._code != "404":
+                    raise
 
     def teardown_service(self, service: Service, keep: Collection[str] = ()) -> None:
-        """Drop the service's notifications and delete its buckets no other service uses."""
+        """Drop the service's notifications and job account, and delete the buckets oscar
+        created for it that no other service uses."""
+        self._drop_job_account(service)
         in_use = buckets_of_others(self.registry, service) | set(keep)
         for bucket in default_store_buckets(service):
             with self._translated("look up", bucket):
                 exists = self._client.bucket_exists(bucket)
+                created = exists and self._created_by_oscar(bucket)
             if not exists:
                 continue
-            if bucket in in_use:
+            if bucket in in_use or not created:
                 self._sync_notifications(bucket)  # the registry no longer has this service
                 continue
             with self._translated("delete", bucket):

@@ -446,6 +446,7 @@ def test_embedded_store_refusing_the_second_bucket(tmp_path: Path) -> None:
     Validation would refuse that name up front; the manager is given the definition directly,
     as a caller that bypasses validation (or a rule that drifts) would.
     """
+    from oscar.models.storage import MinIOProvider
     from oscar.registry.sqlite import SQLiteRegistry
     from oscar.storage.embedded.provider import EmbeddedStorage
     from oscar.storage.embedded.store import ObjectStore
@@ -455,7 +456,8 @@ def test_embedded_store_refusing_the_second_bucket(tmp_path: Path) -> None:
     jobs = JobStore(tmp_path / "jobs.db")
     dispatcher = Dispatcher(jobs, registry, FakeExecutor())
     try:
-        storage = EmbeddedStorage(objects, registry, dispatcher)
+        admin = MinIOProvider(endpoint="http://127.0.0.1:1", access_key="a", secret_key="s")
+        storage = EmbeddedStorage(objects, registry, dispatcher, admin)
         manager = ServiceManager(registry, storage, dispatcher, jobs)
         objects.create_bucket("user-data")  # existed before: must survive the undo
         blob, size, md5, _ = objects.write_blob(iter([b"keep me"]))

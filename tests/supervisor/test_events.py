@@ -9,7 +9,7 @@ import pytest
 
 from supervisor.config import parse_config
 from supervisor.errors import EventError
-from supervisor.events import UNKNOWN, decode_event_payload, parse_event
+from supervisor.events import UNKNOWN, decode_event_payload, out_of_scope, parse_event
 
 CONFIG = parse_config(
     """
@@ -179,3 +179,104 @@ def test_base64_transport_is_decoded() -> None:
 def test_bad_base64_transport_is_an_error() -> None:
     with pytest.raises(EventError, match="base64"):
         decode_event_payload(b"***not base64***", base64_encoded=True)
+
+
+# --- scope: an event names only objects under the service's own inputs (audit H1) ----------
+
+SCOPED = parse_config(
+    """
+name: alpha
+input:
+- {storage_provider: minio.default, path: alpha/in}
+- {storage_provider: webdav.dcache, path: /pnfs/desy.de/data/in}
+- {storage_provider: onedata.space, path: space/in}
+storage_providers:
+  minio:
+    partner: {endpoint: "https://partner.example", access_key: a, secret_key: b}
+""",
+    {},
+)
+
+
+def _minio(bucket: str, key: str) -> dict[str, object]:
+    document = json.loads(json.dumps(MINIO_EVENT))
+    document["Records"][0]["s3"]["bucket"]["name"] = bucket
+    document["Records"][0]["s3"]["object"]["key"] = key
+    return document
+
+
+def _scope(document: object) -> str | None:
+    return out_of_scope(parse_event(_bytes(document), SCOPED), SCOPED)
+
+
+def test_an_object_under_an_input_is_in_scope() -> None:
+    assert _scope(_minio("alpha", "in/photo.jpg")) is None
+    assert _scope(_minio("alpha", "in/sub/dir/photo.jpg")) is None
+
+
+@pytest.mark.parametrize(
+    ("bucket", "key"),
+    [
+        ("payroll", "salaries.csv"),  # another bucket (the audit's probe)
+        ("alpha", "out/result.txt"),  # the service's bucket, outside the input folder
+        ("alpha", "in"),  # the folder itself is not an object under it
+        ("alpha", "inside/x"),  # a folder whose name only starts like the input's
+        ("alpha", "in/../secret.txt"),
+        ("alpha", "in//x"),
+        ("alpha", "in/./x"),
+    ],
+)
+def test_an_object_outside_the_inputs_is_out_of_scope(bucket: str, key: str) -> None:
+    reason = _scope(_minio(bucket, key))
+    assert reason is not None
+    assert bucket in reason or key in reason
+
+
+def test_every_event_form_is_scoped() -> None:
+    foreign = _minio("payroll", "salaries.csv")
+    forms = [
+        {"event": json.dumps(foreign), "storage_provider": "minio.default"},
+        {"event": foreign},
+        {"httpMethod": "POST", "body": json.dumps(foreign)},
+        {"httpMethod": "POST", "body": foreign},
+        {
+            "httpMethod": "POST",
+            "isBase64Encoded": True,
+            "body": base64.b64encode(_bytes(foreign)).decode(),
+        },
+        {"Records": [{**foreign["Records"][0], "eventSource": "aws:s3"}]},  # type: ignore[index]
+    ]
+    for document in forms:
+        assert "payroll" in (_scope(document) or ""), document
+
+
+def test_a_delegated_event_may_use_a_provider_the_service_defines_for_its_input_path() -> None:
+    inside = {"event": _minio("alpha", "in/x.jpg"), "storage_provider": "minio.partner"}
+    assert _scope(inside) is None
+    undefined = {"event": _minio("alpha", "in/x.jpg"), "storage_provider": "minio.nowhere"}
+    assert _scope(undefined) is not None
+    outside = {"event": _minio("payroll", "x"), "storage_provider": "minio.partner"}
+    assert _scope(outside) is not None
+
+
+def test_dcache_names_are_plain_file_names_in_the_input_folder() -> None:
+    assert _scope(DCACHE_EVENT) is None
+    escaping = {**DCACHE_EVENT, "event": {"name": "../../etc/passwd"}}
+    assert _scope(escaping) is not None
+
+
+def test_onedata_keys_must_be_under_the_input_path() -> None:
+    inside = {"Key": "/space/in/file.txt", "Records": [{"eventSource": "OneTrigger"}]}
+    outside = {"Key": "/space/private/file.txt", "Records": [{"eventSource": "OneTrigger"}]}
+    assert _scope(inside) is None
+    assert _scope(outside) is not None
+
+
+def test_a_provider_type_the_service_has_no_input_for_is_out_of_scope() -> None:
+    rucio = {"event_type": "transfer-done", "payload": {"scope": "user.jdoe", "name": "r.root"}}
+    assert _scope(rucio) is not None
+
+
+def test_unknown_events_name_nothing_and_are_in_scope() -> None:
+    assert _scope({"anything": "else"}) is None
+    assert out_of_scope(parse_event(b"plain bytes", SCOPED), SCOPED) is None

@@ -130,9 +130,24 @@ def test_storage_event_without_credentials_is_a_clear_error(tmp_path: Path) -> N
         b'{"Records":[{"eventSource":"minio:s3","s3":{"bucket":{"name":"b"},'
         b'"object":{"key":"in/f.txt"}}}]}'
     )
-    result = run_supervisor(CONFIG, "echo", event, tmp_path=tmp_path)
+    config = {**CONFIG, "input": [{"storage_provider": "minio.default", "path": "b/in"}]}
+    result = run_supervisor(config, "echo", event, tmp_path=tmp_path)
     assert result.returncode == 2
     assert b"no credentials for minio.default" in result.stderr
+
+
+def test_storage_event_outside_the_inputs_is_refused_before_any_download(
+    tmp_path: Path,
+) -> None:
+    event = (
+        b'{"Records":[{"eventSource":"minio:s3","s3":{"bucket":{"name":"payroll"},'
+        b'"object":{"key":"salaries.csv"}}}]}'
+    )
+    config = {**CONFIG, "input": [{"storage_provider": "minio.default", "path": "b/in"}]}
+    result = run_supervisor(config, "echo ran", event, tmp_path=tmp_path)
+    assert result.returncode == 2
+    assert b"bucket 'payroll' (minio.default) is not an input" in result.stderr
+    assert b"ran" not in result.stdout
 
 
 def test_object_key_cannot_escape_the_input_folder(tmp_path: Path) -> None:
@@ -140,9 +155,10 @@ def test_object_key_cannot_escape_the_input_folder(tmp_path: Path) -> None:
         b'{"Records":[{"eventSource":"minio:s3","s3":{"bucket":{"name":"b"},'
         b'"object":{"key":"in/.."}}}]}'
     )
-    result = run_supervisor(CONFIG, "echo", event, tmp_path=tmp_path)
+    config = {**CONFIG, "input": [{"storage_provider": "minio.default", "path": "b"}]}
+    result = run_supervisor(config, "echo", event, tmp_path=tmp_path)
     assert result.returncode == 2
-    assert b"no usable file name" in result.stderr
+    assert b"'b/in/..' is not a plain key" in result.stderr
 
 
 def test_script_wrapper_runs_the_script_inside_it(tmp_path: Path) -> None:

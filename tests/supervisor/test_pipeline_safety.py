@@ -104,6 +104,7 @@ def test_unsafe_names_and_hard_links_are_skipped(minio: Any, tmp_path: Path) -> 
     s3.create_bucket(Bucket=bucket)
     config = {
         **CONFIG,
+        "input": [{"storage_provider": "minio.default", "path": f"{bucket}/in"}],
         "output": [{"storage_provider": "minio.default", "path": f"{bucket}/res"}],
         "storage_providers": {
             "minio": {"default": {"endpoint": minio.endpoint, "region": "us-east-1"}}
@@ -123,7 +124,7 @@ def test_unsafe_names_and_hard_links_are_skipped(minio: Any, tmp_path: Path) -> 
             "Records": [
                 {
                     "eventSource": "minio:s3",
-                    "s3": {"bucket": {"name": bucket}, "object": {"key": "none"}},
+                    "s3": {"bucket": {"name": bucket}, "object": {"key": "in/none"}},
                 }
             ]
         }

@@ -121,6 +121,7 @@ def test_credentials_from_mounted_secret(
     (secret / "secretKey").write_text(minio.secret_key)
     minio_s3(minio).put_object(Bucket=buckets["in"], Key="in/a.txt", Body=b"x")
     config = {
+        "input": [{"storage_provider": "minio.default", "path": f"{buckets['in']}/in"}],
         "output": [{"storage_provider": "minio", "path": f"{buckets['out']}/o"}],
         "storage_providers": {"minio": {"default": _default_provider(minio)}},
     }
@@ -195,7 +196,10 @@ def test_aws_s3_event_through_the_s3_api(
 def test_missing_object_fails_naming_it(
     minio: Any, buckets: dict[str, str], tmp_path: Path
 ) -> None:
-    config = {"storage_providers": {"minio": {"default": _default_provider(minio)}}}
+    config = {
+        "input": [{"storage_provider": "minio.default", "path": f"{buckets['in']}/in"}],
+        "storage_providers": {"minio": {"default": _default_provider(minio)}},
+    }
     result = run_supervisor(
         config,
         "echo never",
@@ -212,7 +216,10 @@ def test_wrong_credentials_fail_clearly(
     minio: Any, buckets: dict[str, str], tmp_path: Path
 ) -> None:
     minio_s3(minio).put_object(Bucket=buckets["in"], Key="in/a.txt", Body=b"x")
-    config = {"storage_providers": {"minio": {"default": _default_provider(minio)}}}
+    config = {
+        "input": [{"storage_provider": "minio.default", "path": f"{buckets['in']}/in"}],
+        "storage_providers": {"minio": {"default": _default_provider(minio)}},
+    }
     result = run_supervisor(
         config,
         "echo never",
@@ -259,6 +266,7 @@ def test_large_object_streams_with_bounded_memory(
     minio_s3(minio).upload_file(str(source), buckets["in"], "in/big.bin")
     source.unlink()
     config = {
+        "input": [{"storage_provider": "minio.default", "path": f"{buckets['in']}/in"}],
         "output": [{"storage_provider": "minio.default", "path": f"{buckets['out']}/big"}],
         "storage_providers": {"minio": {"default": _default_provider(minio)}},
     }

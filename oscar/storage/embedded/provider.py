@@ -9,13 +9,16 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+import threading
+import time
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 
-from oscar.errors import StorageError
+from oscar.errors import ServiceNotFoundError, StorageError
 from oscar.events.router import matching_services, minio_event
 from oscar.jobs.dispatcher import Dispatcher
 from oscar.models.service import Service
+from oscar.models.storage import MinIOProvider
 from oscar.registry.base import Registry
 from oscar.storage.base import (
     ServiceStorage,
@@ -23,9 +26,13 @@ from oscar.storage.base import (
     default_store_buckets,
     default_store_paths,
 )
+from oscar.storage.embedded.server import Principal
 from oscar.storage.embedded.store import ObjectInfo, ObjectStore, StoreError
+from oscar.storage.scoped import ACCESS_KEY_PREFIX, service_access, service_keys
 
 log = logging.getLogger("oscar.storage")
+# An unknown job key triggers at most one registry scan per this many seconds.
+KEY_RESCAN_SECONDS = 1.0
 
 
 @contextmanager
@@ -41,12 +48,57 @@ def _translated(action: str, bucket: str) -> Iterator[None]:
 
 
 class EmbeddedStorage(ServiceStorage):
-    """Creates the buckets services use and turns object-created events into jobs."""
+    """Creates the buckets services use, knows every key of the store (the admin's and one per
+    service) and turns object-created events into jobs."""
 
-    def __init__(self, store: ObjectStore, registry: Registry, dispatcher: Dispatcher) -> None:
+    def __init__(
+        self,
+        store: ObjectStore,
+        registry: Registry,
+        dispatcher: Dispatcher,
+        credentials: MinIOProvider,
+    ) -> None:
         self.store = store
         self.registry = registry
         self.dispatcher = dispatcher
+        self.credentials = credentials
+        self._services_by_key: dict[str, str] = {}
+        self._scanned = float("-inf")
+        self._lock = threading.Lock()
+
+    def principal(self, access_key: str) -> Principal | None:
+        """The admin, or the service whose job key `access_key` is (None: no such key).
+
+        Blocks (reads the registry). What a service key may do is read from the service's
+        current definition, so a changed or deleted service changes or ends it at once.
+        """
+        if access_key == self.credentials.access_key:
+            return Principal(self.credentials.secret_key)
+        if not access_key.startswith(ACCESS_KEY_PREFIX):
+            return None
+        name = self._service_of(access_key)
+        if name is None:
+            return None
+        try:
+            service = self.registry.get(name)
+        except ServiceNotFoundError:
+            return None
+        access, secret = service_keys(self.credentials.secret_key, service.name)
+        if access != access_key:
+            return None
+        return Principal(secret, service_access(service))
+
+    def _service_of(self, access_key: str) -> str | None:
+        with self._lock:
+            name = self._services_by_key.get(access_key)
+            if name is not None or time.monotonic() - self._scanned < KEY_RESCAN_SECONDS:
+                return name
+            self._scanned = time.monotonic()
+        admin_secret = self.credentials.secret_key
+        keys = {service_keys(admin_secret, s.name)[0]: s.name for s in self.registry.list()}
+        with self._lock:
+            self._services_by_key = keys
+        return keys.get(access_key)
 
     def existing_buckets(self, service: Service) -> set[str]:
         """Which of the service's buckets exist in the store now."""
@@ -58,11 +110,23 @@ class EmbeddedStorage(ServiceStorage):
         return found
 
     def setup_service(self, service: Service) -> None:
-        """Create the service's buckets and folder markers (idempotent)."""
+        """Create the service's buckets and folder markers (idempotent); buckets it creates
+        take the service's owner and visibility (`public`: anonymous read and list). The
+        service's job key works from now on."""
+        access_key, _ = service_keys(self.credentials.secret_key, service.name)
+        with self._lock:
+            self._services_by_key[access_key] = service.name
         for bucket, folder in default_store_paths(service):
             with _translated("create", bucket):
                 if not self.store.bucket_exists(bucket):
                     self.store.create_bucket(bucket)
+                    self.store.mark_service_bucket(bucket)
+                    self.store.set_bucket_meta(
+                        bucket,
+                        service.owner or "cluster_admin",
+                        service.visibility,
+                        list(service.allowed_users),
+                    )
                 if folder:
                     self._ensure_folder(bucket, folder)
 
@@ -78,13 +142,17 @@ class EmbeddedStorage(ServiceStorage):
             )
 
     def teardown_service(self, service: Service, keep: Collection[str] = ()) -> None:
-        """Delete the service's buckets, as upstream, unless kept or used by another service."""
+        """Delete the buckets created for the service, unless kept or used by another service.
+
+        Unlike upstream, a bucket that existed before (made through `/system/buckets` or S3,
+        or before this rule) is never deleted with a service that only used it.
+        """
         in_use = buckets_of_others(self.registry, service) | set(keep)
         for bucket in default_store_buckets(service):
             if bucket in in_use:
                 continue
             with _translated("delete", bucket):
-                if not self.store.bucket_exists(bucket):
+                if not self.store.is_service_bucket(bucket):
                     continue
                 while True:
                     listing = self.store.list_objects(bucket, "", "", "", 1000)

@@ -1,6 +1,8 @@
 """The S3 HTTP API of the embedded store (path-style), as an ASGI app.
 
-Every request is SigV4-verified (header or presigned query) except CORS preflights, and every
+Every request is SigV4-verified (header or presigned query) except CORS preflights and
+anonymous reads of `public` buckets, then authorised: the admin key may do anything, a
+service's job key only what `oscar.storage.scoped.ServiceAccess` allows. Every
 body is checked against its signed hash or chunk signatures before it is acted on (`payload`).
 Object bodies are streamed to disk, never held in memory; other (XML) bodies are bounded. After
 each object write, `on_object_created` is called with MinIO's event name so that the control
@@ -14,6 +16,7 @@ import binascii
 import logging
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from email.utils import format_datetime
 from typing import Any
 from urllib.parse import parse_qsl
@@ -29,6 +32,7 @@ from oscar.storage.embedded import xml
 from oscar.storage.embedded.payload import PayloadCheck, PayloadError, read_small_body
 from oscar.storage.embedded.sigv4 import SignatureError, VerifiedRequest, path_bytes, verify
 from oscar.storage.embedded.store import ObjectInfo, ObjectStore, StoreError, check_key
+from oscar.storage.scoped import Action, ServiceAccess
 
 log = logging.getLogger("oscar.s3")
 ObjectCreated = Callable[[ObjectInfo, str, str], None]  # (object, access key, event name)
@@ -39,6 +43,30 @@ _CORS = {
     "Access-Control-Max-Age": "3600",
 }
 _READ_CHUNK = 1024 * 1024
+_LIST_QUERY = {
+    "list-type",
+    "prefix",
+    "delimiter",
+    "max-keys",
+    "continuation-token",
+    "start-after",
+    "marker",
+    "encoding-type",
+    "fetch-owner",
+}
+_PRESIGNED = ("X-Amz-Signature", "X-Amz-Credential", "Signature", "AWSAccessKeyId")
+ANONYMOUS = ""  # the access key of an unsigned request
+
+
+@dataclass(frozen=True)
+class Principal:
+    """A key's secret and what it may do (`access` None: everything, the admin key)."""
+
+    secret: str
+    access: ServiceAccess | None = None
+
+
+PrincipalLookup = Callable[[str], Principal | None]
 
 
 class S3Error(Exception):
@@ -94,6 +122,36 @@ def _decode_path(raw: str) -> str:
         raise S3Error("InvalidArgument", "the path is not valid UTF-8", 400) from None
 
 
+def _may_have_unread_body(request: Request) -> bool:
+    """Whether the request came with a body that may not have been read to its end."""
+    headers = request.headers
+    declared = headers.get("content-length", "0").strip() not in ("", "0")
+    return declared or "transfer-encoding" in headers
+
+
+def requested_actions(
+    method: str, query: dict[str, str], headers: Any, bucket: str, key: str
+) -> list[tuple[Action, str, str]]:
+    """What a request does, as (action, bucket, key or listing prefix) for access control."""
+    if not bucket:
+        return [(Action.ADMIN, "", "")]
+    if not key:
+        if method == "HEAD" or (method == "GET" and "location" in query):
+            return [(Action.LOOKUP, bucket, "")]
+        if method == "GET" and not set(query) - _LIST_QUERY:
+            return [(Action.LIST, bucket, query.get("prefix", ""))]
+        return [(Action.ADMIN, bucket, "")]
+    if method in ("GET", "HEAD") and "uploadId" not in query:
+        return [(Action.READ, bucket, key)]
+    if method == "PUT" and "x-amz-copy-source" in headers and "uploadId" not in query:
+        source = headers["x-amz-copy-source"].split("?", 1)[0]
+        source_bucket, _, source_key = _decode_path(source).lstrip("/").partition("/")
+        return [(Action.WRITE, bucket, key), (Action.READ, source_bucket, source_key)]
+    if method in ("PUT", "POST") or (method in ("GET", "DELETE") and "uploadId" in query):
+        return [(Action.WRITE, bucket, key)]  # uploads, parts, their listing and abort
+    return [(Action.ADMIN, bucket, key)]
+
+
 def _parse_xml(raw: bytes) -> ElementTree.Element:
     """A request's XML body, or MalformedXML."""
     try:
@@ -104,17 +162,17 @@ def _parse_xml(raw: bytes) -> ElementTree.Element:
 
 
 class S3App:
-    """The request handler; wraps an `ObjectStore` and a credentials lookup."""
+    """The request handler; wraps an `ObjectStore` and a lookup of keys (`Principal`)."""
 
     def __init__(
         self,
         store: ObjectStore,
-        secret_for: Callable[[str], str | None],
+        principal_for: PrincipalLookup,
         region: str = "us-east-1",
         on_object_created: ObjectCreated | None = None,
     ) -> None:
         self.store = store
-        self.secret_for = secret_for
+        self.principal_for = principal_for
         self.region = region
         self.on_object_created = on_object_created
 
@@ -136,12 +194,13 @@ class S3App:
                 keep_blank_values=True,
             )
             headers = {k.lower(): v for k, v in request.headers.items()}
-            try:
-                verified = verify(request.method, raw_path, query, headers, self.secret_for)
-            except SignatureError as exc:
-                raise S3Error(exc.code, exc.message, exc.status) from None
             path = _decode_path(raw_path)
             bucket, _, key = path.lstrip("/").partition("/")
+            actions = requested_actions(request.method, dict(query), headers, bucket, key)
+            # Key lookups read the registry: off the event loop, like the rest of the work.
+            verified = await run_in_threadpool(
+                self._authorise, request.method, raw_path, query, headers, actions
+            )
             response = await self._dispatch(request, verified, dict(query), bucket, key)
         except (S3Error, StoreError, PayloadError) as exc:
             status = exc.status
@@ -151,10 +210,62 @@ class S3App:
                 else xml.error(exc.code, exc.message, raw_path, request_id)
             )
             response = Response(body, status_code=status, media_type="application/xml")
+            if _may_have_unread_body(request):
+                # A body refused before it was read (clients send it even without a `100
+                # Continue`) would otherwise be parsed as the start of the next request.
+                response.headers["Connection"] = "close"
         response.headers["x-amz-request-id"] = request_id
         if "origin" in request.headers:
             response.headers.update(self._cors(request))
         return response
+
+    def _authorise(
+        self,
+        method: str,
+        raw_path: str,
+        query: list[tuple[str, str]],
+        headers: dict[str, str],
+        actions: list[tuple[Action, str, str]],
+    ) -> VerifiedRequest:
+        """Verify the signature and check that its key may do every action; raise S3Error."""
+        params = {name for name, _ in query}
+        if "authorization" not in headers and not params & set(_PRESIGNED):
+            if all(self._public_read(action, bucket) for action, bucket, _ in actions):
+                return VerifiedRequest(ANONYMOUS, "UNSIGNED-PAYLOAD")
+            raise S3Error("AccessDenied", "anonymous access is not allowed", 403)
+        principals: dict[str, Principal | None] = {}
+
+        def secret_for(access_key: str) -> str | None:
+            principals[access_key] = self.principal_for(access_key)
+            found = principals[access_key]
+            return found.secret if found else None
+
+        try:
+            verified = verify(method, raw_path, query, headers, secret_for)
+        except SignatureError as exc:
+            raise S3Error(exc.code, exc.message, exc.status) from None
+        principal = principals.get(verified.access_key)
+        access = principal.access if principal else None
+        if principal is None or access is None:
+            return verified
+        for action, bucket, key in actions:
+            if not access.allows(action, bucket, key):
+                where = f"{bucket}/{key}" if key else bucket or "the service"
+                raise S3Error(
+                    "AccessDenied",
+                    f"the key of service '{access.service}' may not {action} {where}",
+                    403,
+                )
+        return verified
+
+    def _public_read(self, action: Action, bucket: str) -> bool:
+        """Whether anonymous callers may do `action`: read, list and look up `public` buckets."""
+        if action not in (Action.READ, Action.LIST, Action.LOOKUP) or not bucket:
+            return False
+        try:
+            return self.store.bucket_meta(bucket)["visibility"] == "public"
+        except StoreError:
+            return False
 
     @staticmethod
     def _cors(request: Request) -> dict[str, str]:
@@ -251,20 +362,7 @@ class S3App:
                 f"{self.region}</LocationConstraint>"
             )
             return Response(body, media_type="application/xml")
-        if method == "GET" and not (
-            set(query)
-            - {
-                "list-type",
-                "prefix",
-                "delimiter",
-                "max-keys",
-                "continuation-token",
-                "start-after",
-                "marker",
-                "encoding-type",
-                "fetch-owner",
-            }
-        ):
+        if method == "GET" and not set(query) - _LIST_QUERY:
             return await run_in_threadpool(self._list_objects, bucket, query)
         if method == "POST" and "delete" in query:
             return await self._delete_objects(bucket, body)

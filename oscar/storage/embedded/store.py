@@ -34,6 +34,7 @@ CREATE TABLE IF NOT EXISTS bucket_meta (
     name TEXT PRIMARY KEY, owner TEXT NOT NULL, visibility TEXT NOT NULL,
     allowed_users TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS service_buckets (name TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS uploads (
     id TEXT PRIMARY KEY, bucket TEXT NOT NULL, key TEXT NOT NULL, content_type TEXT NOT NULL,
     metadata TEXT NOT NULL, created TEXT NOT NULL
@@ -229,6 +230,21 @@ class ObjectStore:
                 raise StoreError("BucketNotEmpty", f"bucket {name} is not empty", 409)
             self._db.execute("DELETE FROM buckets WHERE name = ?", (name,))
             self._db.execute("DELETE FROM bucket_meta WHERE name = ?", (name,))
+            self._db.execute("DELETE FROM service_buckets WHERE name = ?", (name,))
+
+    def mark_service_bucket(self, name: str) -> None:
+        """Record that oscar created the bucket for a service (so it may delete it with them)."""
+        self.require_bucket(name)
+        with self._lock:
+            self._db.execute("INSERT OR IGNORE INTO service_buckets VALUES (?)", (name,))
+
+    def is_service_bucket(self, name: str) -> bool:
+        """Whether oscar created the bucket for a service (see `mark_service_bucket`)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT 1 FROM service_buckets WHERE name = ?", (name,)
+            ).fetchone()
+        return row is not None
 
     # --- writing ---------------------------------------------------------------------------
 

@@ -287,16 +287,34 @@ def _terminal(executor: KubernetesExecutor, job: Job) -> Observation:
 
 
 @pytest.mark.kubernetes
-def test_provision_is_idempotent_and_updates_the_secret(kubernetes: KubernetesCluster) -> None:
+def test_jobs_mount_their_services_scoped_keys_never_the_admin_keys(
+    kubernetes: KubernetesCluster,
+) -> None:
+    # Audit H1: every Job mounted the Secret `minio` holding the store's admin keys.
     import base64
 
-    api = kube.api_client(kubernetes.kubeconfig)
-    namespace = f"prov-{uuid.uuid4().hex[:6]}"
-    kube.provision(api, namespace, MinIOProvider(access_key="a1", secret_key="s1"))
-    kube.provision(api, namespace, MinIOProvider(access_key="a2", secret_key="s2"))
-    secret = client.CoreV1Api(api).read_namespaced_secret("minio", namespace)
+    from oscar.storage.scoped import service_keys
+
+    api, namespace = namespace_with_supervisor_volume(kubernetes)
+    kube.provision(api, namespace)  # idempotent, and no longer writes an admin-keys Secret
+    kube.provision(api, namespace)
+    admin = MinIOProvider(access_key="admin", secret_key="admin-secret-0123456789")
+    executor = KubernetesExecutor(api, namespace, timeout=60, store=admin)
+    service = parse_service(minimal_service("scoped-keys", token="a" * 64))
+    job = _job_for(service, '{"x": 1}')
+    executor.submit(job, service)
+    core = client.CoreV1Api(api)
+    secret = core.read_namespaced_secret(kube.store_secret_name(service.name), namespace)
     decoded = {k: base64.b64decode(v).decode() for k, v in secret.data.items()}
-    assert decoded == {"accessKey": "a2", "secretKey": "s2"}
+    access, secret_key = service_keys(admin.secret_key, service.name)
+    assert decoded == {"accessKey": access, "secretKey": secret_key}
+    assert "admin-secret-0123456789" not in decoded.values()
+    names = {s.metadata.name for s in core.list_namespaced_secret(namespace).items}
+    assert "minio" not in names
+    manifest = client.BatchV1Api(api).read_namespaced_job(job.name, namespace)
+    volumes = {v.name: v for v in manifest.spec.template.spec.volumes}
+    assert volumes["minio-credentials"].secret.secret_name == kube.store_secret_name(service.name)
+    executor.cancel(job.name)
 
 
 @pytest.mark.kubernetes

@@ -401,9 +401,16 @@ def test_submit_records_the_id_and_never_submits_twice(tmp_path: Path) -> None:
     assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
     env = dict(shlex.split(line)[0].split("=", 1) for line in env_file.read_text().splitlines())
     assert env["PYTHONPATH"] == str(Path(__file__).resolve().parents[3])
-    assert env["OSCAR_SERVICE_TOKEN"] == "a" * 64
     assert env["JOB_UUID"] == job.name
-    assert service.token not in (folder / "job.sh").read_text()
+    # No credential in the environment the batch shell exports (audit M3): the service's own
+    # store keys are in 0600 files the supervisor consumes, never the admin's.
+    assert not {"OSCAR_SERVICE_TOKEN", "MINIO_ACCESS_KEY", "MINIO_SECRET_KEY"} & set(env)
+    assert env["SUPERVISOR_CONSUME_SECRETS"] == "1"
+    keys = Path(env["PROVIDER_SECRETS_DIR"]) / "minio.default"
+    assert stat.S_IMODE((keys / "secretKey").stat().st_mode) == 0o600
+    assert (keys / "accessKey").read_text().startswith("oscar")
+    for path in (folder / "job.sh", env_file, keys / "secretKey", keys / "accessKey"):
+        assert service.token not in path.read_text()
 
 
 def test_a_lost_sbatch_answer_is_found_by_name_instead_of_submitting_again(

@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError
 from minio import Minio
 from minio.error import S3Error
 
-from oscar.storage.embedded.server import S3App
+from oscar.storage.embedded.server import Principal, S3App
 from oscar.storage.embedded.store import ObjectInfo, ObjectStore
 from tests.fixtures.server import free_port
 
@@ -62,7 +62,7 @@ def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedS3]:
     def created(info: ObjectInfo, principal: str, event: str) -> None:
         running.events.append((event, f"{info.bucket}/{info.key}", principal))
 
-    app = S3App(store, {ACCESS: SECRET}.get, on_object_created=created).app()
+    app = S3App(store, {ACCESS: Principal(SECRET)}.get, on_object_created=created).app()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

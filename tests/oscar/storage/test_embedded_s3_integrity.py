@@ -20,7 +20,7 @@ from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from oscar.storage.embedded.server import S3App
+from oscar.storage.embedded.server import Principal, S3App
 from oscar.storage.embedded.store import ObjectStore
 
 ACCESS, SECRET, REGION = "integrity-admin", "integrity-secret-0123456789", "us-east-1"
@@ -40,7 +40,7 @@ class Raw:
 
     def __init__(self, store: ObjectStore) -> None:
         self.store = store
-        self.app = S3App(store, {ACCESS: SECRET}.get).app()
+        self.app = S3App(store, {ACCESS: Principal(SECRET)}.get).app()
 
     def signed(
         self, method: str, path: str, body: bytes = b"", payload: str | None = None, **headers: str

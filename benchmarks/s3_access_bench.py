@@ -1,0 +1,91 @@
+"""Cost of scoped job keys on the embedded S3 port: job key against admin key, same run.
+
+    python benchmarks/s3_access_bench.py [--requests 300] [--services 200]
+
+Starts a real `oscar serve`, creates `--services` services (the registry a job key is looked up
+in), and times small GETs and PUTs with the admin key (the baseline: signature check only) and
+with one service's job key (signature check, key lookup and access rules), interleaved so both
+see the same machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+import boto3  # noqa: E402
+from botocore.config import Config  # noqa: E402
+
+from benchmarks.stats import row_ms  # noqa: E402
+from oscar.storage.scoped import service_keys  # noqa: E402
+from tests.fixtures.server import start_server  # noqa: E402
+from tests.fixtures.services import minimal_service  # noqa: E402
+
+
+def _client(provider: dict[str, str], access: str, secret: str) -> Any:
+    return boto3.client(
+        "s3",
+        endpoint_url=provider["endpoint"],
+        aws_access_key_id=access,
+        aws_secret_access_key=secret,
+        region_name=provider["region"],
+        config=Config(retries={"max_attempts": 1}),
+    )
+
+
+def main() -> None:
+    """Run the measurements and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--services", type=int, default=200)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        server = start_server(Path(tmp) / "data")
+        try:
+            api = server.client(timeout=60)
+            provider = api.get("/system/config").json()["minio_provider"]
+            name = f"bench-{uuid.uuid4().hex[:6]}"
+            io = {
+                "input": [{"storage_provider": "minio.default", "path": f"{name}/in"}],
+                "output": [{"storage_provider": "minio.default", "path": f"{name}/out"}],
+            }
+            api.post("/system/services", json=minimal_service(name, **io)).raise_for_status()
+            for index in range(args.services - 1):
+                other = minimal_service(f"other-{index}-{uuid.uuid4().hex[:4]}")
+                api.post("/system/services", json=other).raise_for_status()
+            admin = _client(provider, provider["access_key"], provider["secret_key"])
+            job = _client(provider, *service_keys(provider["secret_key"], name))
+            admin.put_object(Bucket=name, Key="in/small.txt", Body=b"x" * 1024)
+            samples: dict[str, list[float]] = {k: [] for k in ("ga", "gj", "pa", "pj")}
+            for index in range(args.requests):
+                for label, client in (("a", admin), ("j", job)):
+                    started = time.perf_counter()
+                    client.get_object(Bucket=name, Key="in/small.txt")["Body"].read()
+                    samples["g" + label].append(time.perf_counter() - started)
+                    started = time.perf_counter()
+                    key = f"out/{label}-{index}"
+                    client.put_object(Bucket=name, Key=key, Body=b"y" * 1024)
+                    samples["p" + label].append(time.perf_counter() - started)
+        finally:
+            server.stop()
+    get_base = sorted(samples["ga"])[len(samples["ga"]) // 2]
+    put_base = sorted(samples["pa"])[len(samples["pa"]) // 2]
+    print(f"\n{args.requests} requests each, {args.services} services in the registry\n")
+    print(f"| {'measurement':<34} | {'median':>12} | {'p95':>12} | ratio |")
+    print(f"|{'-' * 36}|{'-' * 14}|{'-' * 14}|-------|")
+    print(row_ms("GET 1 KiB, admin key (baseline)", samples["ga"], get_base))
+    print(row_ms("GET 1 KiB, job key", samples["gj"], get_base))
+    print(row_ms("PUT 1 KiB, admin key (baseline)", samples["pa"], put_base))
+    print(row_ms("PUT 1 KiB, job key", samples["pj"], put_base))
+
+
+if __name__ == "__main__":
+    main()
