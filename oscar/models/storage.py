@@ -113,6 +113,10 @@ def split_provider(reference: str) -> tuple[str, str]:
     return kind, provider_id or "default"
 
 
+# Object keys are at most 1024 bytes; a folder leaves room for the names of the files in it.
+MAX_FOLDER_BYTES = 768
+
+
 class StorageIOConfig(OscarModel):
     """One input, output or mount entry: a provider reference and a `bucket/folder` path."""
 
@@ -156,6 +160,13 @@ class StorageIOConfig(OscarModel):
         segments = cleaned.split("/")
         if any(seg in ("", ".", "..") for seg in segments):
             raise ValueError(f"'{value}' must not contain empty, '.' or '..' segments")
+        # A path without "/" may become a folder of the service's bucket (see Service).
+        folder = cleaned.partition("/")[2] if "/" in cleaned else cleaned
+        if len(folder.encode("utf-8", "surrogatepass")) > MAX_FOLDER_BYTES:
+            raise ValueError(
+                f"the folder after the bucket may be at most {MAX_FOLDER_BYTES} bytes "
+                "(object keys are at most 1024)"
+            )
         if any(ord(ch) < 32 for ch in cleaned) or "\\" in cleaned:
             raise ValueError(f"'{value}' must not contain control characters or backslashes")
         return cleaned

@@ -137,6 +137,33 @@ def semantic_errors(svc: Service) -> list[FieldError]:
     return errors
 
 
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def _printable(path: str) -> str:
+    """A field path that can be sent as UTF-8: surrogates in keys become `\\udxxx`."""
+    return path.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _unencodable_field(data: object) -> str | None:
+    """The path of the first key or string holding a lone UTF-16 surrogate (`"\\udfff"` in
+    JSON): such text cannot be stored or sent anywhere as UTF-8."""
+    stack: list[tuple[str, object]] = [("", data)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, str) and _SURROGATES.search(value):
+            return _printable(path)
+        if isinstance(value, dict):
+            for key, item in value.items():
+                where = f"{path}.{key}" if path else str(key)
+                if isinstance(key, str) and _SURROGATES.search(key):
+                    return _printable(where)
+                stack.append((where, item))
+        elif isinstance(value, list):
+            stack.extend((f"{path}[{index}]", item) for index, item in enumerate(value))
+    return None
+
+
 def parse_service(data: object, *, source: str | None = None) -> Service:
     """Validate untrusted data (a decoded JSON/YAML object) into a `Service`.
 
@@ -146,6 +173,10 @@ def parse_service(data: object, *, source: str | None = None) -> Service:
         raise InvalidServiceError(
             [FieldError("", f"a service must be an object, not {type(data).__name__}")], source
         )
+    unencodable = _unencodable_field(data)
+    if unencodable is not None:
+        message = "holds a lone UTF-16 surrogate (e.g. \\udfff), which is not valid text"
+        raise InvalidServiceError([FieldError(unencodable, message)], source)
     try:
         svc = Service.model_validate(data)
     except ValidationError as exc:

@@ -99,6 +99,14 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
     ),
     ("slurm-flags-unbalanced", {"annotations": {"job.vk.io/flags": "--comment='x"}}, "annotations"),
     ("slurm-flags-not-option", {"annotations": {"job.vk.io/flags": "touch"}}, "annotations"),
+    # L18: flags that redirect the job's files or change its identity or environment.
+    (
+        "slurm-flags-output",
+        {"annotations": {"slurm-job.vk.io/flags": "--output=/etc/passwd"}},
+        "annotations",
+    ),
+    ("slurm-flags-short-chdir", {"annotations": {"job.vk.io/flags": "-D/etc"}}, "annotations"),
+    ("slurm-flags-export", {"annotations": {"job.vk.io/flags": "--export=ALL"}}, "annotations"),
     ("annotation-too-large", {"annotations": {"note": "x" * 65537}}, "annotations"),
     # L1 / L2: bounded values.
     ("cpu-overflow", {"cpu": "1e1000000"}, "cpu"),
@@ -169,3 +177,31 @@ def test_bucket_against_s3_rules_is_400_and_leaves_nothing(
     with pytest.raises(ClientError) as missing:
         server.s3().head_bucket(Bucket=name)
     assert missing.value.response["Error"]["Code"] in {"404", "NoSuchBucket"}
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        ('{"name": "fz-s", "image": "alpine", "script": "echo\\udfff"}', "application/json"),
+        ('name: fz-y\nimage: "\\ud800"\nscript: echo\n', "application/yaml"),
+    ],
+)
+def test_lone_surrogates_are_a_400_naming_the_field(
+    api: httpx.Client, body: str, content_type: str
+) -> None:
+    # Found by the fuzz suite: a 500 from the registry's JSON dump or from YAML re-encoding.
+    response = api.post(
+        "/system/services", content=body.encode(), headers={"Content-Type": content_type}
+    )
+    assert response.status_code == 400, response.text
+    assert "surrogate" in response.text
+    assert ("script" in response.text) or ("image" in response.text)
+
+
+@pytest.mark.parametrize("path", ["9" * 1000, "bucket/" + "f" * 800])
+def test_a_folder_too_long_for_an_object_key_is_a_400(api: httpx.Client, path: str) -> None:
+    # Found by the fuzz suite: the store refused the folder marker and the create was a 502.
+    definition = minimal_service(input=[{"storage_provider": "minio.default", "path": path}])
+    response = api.post("/system/services", json=definition)
+    assert response.status_code == 400, response.text
+    assert "input[0].path" in response.text
