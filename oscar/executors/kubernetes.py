@@ -20,7 +20,7 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator
 from typing import Any
 
-from oscar.errors import BackendError, BackendUnavailableError
+from oscar.errors import BackendError, BackendUnavailableError, ExecutorError
 from oscar.executors import kube
 from oscar.executors.base import Executor, Observation, SyncResult, SyncRunner
 from oscar.executors.interlink import is_virtual_node, to_interlink
@@ -42,6 +42,8 @@ SELECTOR_CHUNK = 100
 _LABEL_VALUE = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
 # Container waiting reasons that only mean "starting": the pod's own message says more.
 _STARTING = frozenset({"ContainerCreating", "PodInitializing"})
+# Linux's limit on one environment string (MAX_ARG_STRLEN), which `EVENT=<event>` must fit.
+EVENT_ENV_MAX = 128 * 1024 - len("EVENT=")
 
 
 class KubernetesExecutor(Executor, SyncRunner):
@@ -192,6 +194,15 @@ class KubernetesExecutor(Executor, SyncRunner):
 
     # --- API calls -----------------------------------------------------------------------
     def _create(self, job: Job, service: Service, timeout: float) -> str:
+        size = len(job.event.encode())
+        if size >= EVENT_ENV_MAX:
+            # As upstream, the Job carries the event in its EVENT variable, and Linux refuses
+            # to start a process with one environment string over 128 KiB.
+            raise ExecutorError(
+                f"the event is {size} bytes; Kubernetes Jobs carry it in their EVENT variable, "
+                f"which holds less than {EVENT_ENV_MAX} bytes: upload large inputs to the "
+                "service's input bucket instead"
+            )
         self._ensure_store_secret(service)
         manifest = job_manifest(
             service,

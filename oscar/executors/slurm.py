@@ -240,7 +240,9 @@ class SlurmExecutor(Executor):
     poll_interval = 0.5
     default_concurrency = 200
 
-    submit_command = ("sbatch", "--parsable", "--export=NONE")
+    # --no-requeue: a batch job Slurm re-ran on its own (after a node failure) would find its
+    # credential files consumed; the dispatcher records the failure and retries are new jobs.
+    submit_command = ("sbatch", "--parsable", "--export=NONE", "--no-requeue")
     queue_command = ("squeue", "-h", "-o", "%i %T %r", "-j")
     show_command = ("scontrol", "show", "job", "--oneliner")
     cancel_command = ("scancel",)

@@ -266,6 +266,29 @@ def running(workdir: Path, extra_env: Mapping[str, str] | None = None) -> Iterat
         common.stop_process(server._child.process)
 
 
+def oscar_webhook_env(oscar_port: int, token: str, queue_dir: Path) -> dict[str, str]:
+    """MinIO settings for the start-up webhook target `OSCAR` posting to a control plane on
+    `oscar_port` (events wait in `queue_dir`, created here, while it is down)."""
+    queue_dir.mkdir(parents=True, exist_ok=True)
+    return {
+        "MINIO_NOTIFY_WEBHOOK_ENABLE_OSCAR": "on",
+        "MINIO_NOTIFY_WEBHOOK_ENDPOINT_OSCAR": f"http://127.0.0.1:{oscar_port}/events/minio",
+        "MINIO_NOTIFY_WEBHOOK_AUTH_TOKEN_OSCAR": token,
+        "MINIO_NOTIFY_WEBHOOK_QUEUE_DIR_OSCAR": str(queue_dir),
+    }
+
+
+def oscar_storage_env(server: MinioServer, token: str) -> dict[str, str]:
+    """`oscar serve` settings for MinIO as the default store, with the webhook's token."""
+    return {
+        "OSCAR_STORAGE": "minio",
+        "OSCAR_MINIO_ENDPOINT": server.endpoint,
+        "OSCAR_MINIO_ACCESS_KEY": server.access_key,
+        "OSCAR_MINIO_SECRET_KEY": server.secret_key,
+        "OSCAR_EVENTS_TOKEN": token,
+    }
+
+
 @pytest.fixture(scope="session")
 def minio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MinioServer]:
     """A real MinIO server shared by the session (tests use their own buckets and users)."""

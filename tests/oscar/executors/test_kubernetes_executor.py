@@ -621,3 +621,14 @@ def test_a_normal_node_name_keeps_the_cloud_pod(kubernetes: KubernetesCluster) -
     executor.submit(job, service)
     created = client.BatchV1Api(api).read_namespaced_job(job.name, namespace)
     assert created.spec.template.spec.node_selector is None
+
+
+def test_an_event_too_large_for_the_jobs_event_variable_fails_saying_so() -> None:
+    # A 200 KiB event made a Job whose container could not start (E2BIG) on a real cluster.
+    from oscar.errors import ExecutorError
+
+    executor = KubernetesExecutor(client.ApiClient(), "ns")
+    service = parse_service(minimal_service("big-event", token="a" * 64))
+    job = _job_for(service, "x" * (200 * 1024))
+    with pytest.raises(ExecutorError, match="EVENT variable"):
+        executor.submit(job, service)

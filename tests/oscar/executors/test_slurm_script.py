@@ -396,7 +396,8 @@ def test_submit_records_the_id_and_never_submits_twice(tmp_path: Path) -> None:
     assert executor.submit(job, service) == "12"
     assert _executor(tmp_path, transport).submit(job, service) == "12"  # a restarted server
     folder = tmp_path / "jobs" / job.name
-    assert transport.calls == [["sbatch", "--parsable", "--export=NONE", str(folder / "job.sh")]]
+    submitted = ["sbatch", "--parsable", "--export=NONE", "--no-requeue", str(folder / "job.sh")]
+    assert transport.calls == [submitted]
     env_file = folder / "env"
     assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
     env = dict(shlex.split(line)[0].split("=", 1) for line in env_file.read_text().splitlines())

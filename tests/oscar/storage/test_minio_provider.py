@@ -33,20 +33,10 @@ def test_minio_to_kubernetes_job_and_cleanup(
     kubernetes.create_fake_node(f"kwok-{uuid.uuid4().hex[:6]}")
     api, namespace = namespace_with_supervisor_volume(kubernetes)
     oscar_port = free_port()
-    webhook = {
-        "MINIO_NOTIFY_WEBHOOK_ENABLE_OSCAR": "on",
-        "MINIO_NOTIFY_WEBHOOK_ENDPOINT_OSCAR": f"http://127.0.0.1:{oscar_port}/events/minio",
-        "MINIO_NOTIFY_WEBHOOK_AUTH_TOKEN_OSCAR": EVENTS_TOKEN,
-        "MINIO_NOTIFY_WEBHOOK_QUEUE_DIR_OSCAR": str(tmp_path / "minio-queue"),
-    }
-    (tmp_path / "minio-queue").mkdir()
+    webhook = minio_service.oscar_webhook_env(oscar_port, EVENTS_TOKEN, tmp_path / "minio-queue")
     with minio_service.running(tmp_path / "minio", extra_env=webhook) as minio:
         env = {
-            "OSCAR_STORAGE": "minio",
-            "OSCAR_MINIO_ENDPOINT": minio.endpoint,
-            "OSCAR_MINIO_ACCESS_KEY": minio.access_key,
-            "OSCAR_MINIO_SECRET_KEY": minio.secret_key,
-            "OSCAR_EVENTS_TOKEN": EVENTS_TOKEN,
+            **minio_service.oscar_storage_env(minio, EVENTS_TOKEN),
             "OSCAR_EXECUTOR": "kubernetes",
             "OSCAR_REGISTRY": "kubernetes",
             "OSCAR_KUBECONFIG": str(kubernetes.kubeconfig),

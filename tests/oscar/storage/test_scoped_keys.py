@@ -40,21 +40,9 @@ def store_server(
         server.stop()
         return
     oscar_port = free_port()
-    (root / "queue").mkdir()
-    webhook = {
-        "MINIO_NOTIFY_WEBHOOK_ENABLE_OSCAR": "on",
-        "MINIO_NOTIFY_WEBHOOK_ENDPOINT_OSCAR": f"http://127.0.0.1:{oscar_port}/events/minio",
-        "MINIO_NOTIFY_WEBHOOK_AUTH_TOKEN_OSCAR": EVENTS_TOKEN,
-        "MINIO_NOTIFY_WEBHOOK_QUEUE_DIR_OSCAR": str(root / "queue"),
-    }
+    webhook = minio_service.oscar_webhook_env(oscar_port, EVENTS_TOKEN, root / "queue")
     with minio_service.running(root / "minio", extra_env=webhook) as minio:
-        env = {
-            "OSCAR_STORAGE": "minio",
-            "OSCAR_MINIO_ENDPOINT": minio.endpoint,
-            "OSCAR_MINIO_ACCESS_KEY": minio.access_key,
-            "OSCAR_MINIO_SECRET_KEY": minio.secret_key,
-            "OSCAR_EVENTS_TOKEN": EVENTS_TOKEN,
-        }
+        env = minio_service.oscar_storage_env(minio, EVENTS_TOKEN)
         server = start_server(root / "data", port=oscar_port, extra_env=env)
         yield server
         server.stop()
