@@ -89,6 +89,7 @@ def main() -> None:
             config = {
                 "name": name,
                 "log_level": "WARNING",
+                "input": [{"storage_provider": "minio.default", "path": f"{name}/in"}],
                 "output": [{"storage_provider": "minio.default", "path": f"{name}/base"}],
                 "storage_providers": {"minio": {"default": {"endpoint": provider["endpoint"]}}},
             }

@@ -102,6 +102,7 @@ def staging(runs: int, size_mb: int) -> list[str]:
         config = {
             "name": "bench",
             "log_level": "CRITICAL",
+            "input": [{"storage_provider": "minio.default", "path": f"{bucket_in}/in"}],
             "output": [{"storage_provider": "minio.default", "path": f"{bucket_out}/sup"}],
             "storage_providers": {"minio": {"default": {"endpoint": server.endpoint}}},
         }
