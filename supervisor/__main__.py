@@ -15,6 +15,8 @@ from pathlib import Path
 from supervisor import __version__
 from supervisor.config import (
     PROVIDER_SECRETS_DIR,
+    FunctionConfig,
+    ProviderSecrets,
     env_flag,
     load_config,
     load_provider_secrets,
@@ -68,6 +70,19 @@ def _remove_config_file(env: dict[str, str]) -> None:
         path.unlink()
 
 
+def _load_config_and_secrets(env: dict[str, str]) -> tuple[FunctionConfig, ProviderSecrets]:
+    """The configuration and the provider secrets, read first thing. With
+    `SUPERVISOR_CONSUME_SECRETS` their files are gone afterwards, whatever fails next."""
+    consume = env_flag(env, "SUPERVISOR_CONSUME_SECRETS")
+    secrets_dir = Path(env.get("PROVIDER_SECRETS_DIR", str(PROVIDER_SECRETS_DIR)))
+    try:
+        secrets = load_provider_secrets(secrets_dir, consume=consume)
+        return load_config(env), secrets
+    finally:
+        if consume:
+            _remove_config_file(env)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one job; return the exit status."""
     args = _parser().parse_args(argv)
@@ -78,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     become_subreaper()  # detached processes of the script re-parent here and are reaped
     configure(env.get("LOG_LEVEL", "INFO").upper() if env.get("LOG_LEVEL") else "INFO")
     try:
-        config = load_config(env)
+        config, secrets = _load_config_and_secrets(env)
         configure(config.log_level)
         timeout = args.timeout or (
             float(env["SUPERVISOR_TIMEOUT"]) if env.get("SUPERVISOR_TIMEOUT") else None
@@ -86,11 +101,6 @@ def main(argv: list[str] | None = None) -> int:
         payload = decode_event_payload(
             _read_payload(env), base64_encoded=args.base64 or env_flag(env, "EVENT_BASE64")
         )
-        secrets_dir = Path(env.get("PROVIDER_SECRETS_DIR", str(PROVIDER_SECRETS_DIR)))
-        consume = env_flag(env, "SUPERVISOR_CONSUME_SECRETS")
-        secrets = load_provider_secrets(secrets_dir, consume=consume)
-        if consume:
-            _remove_config_file(env)
         result = run_job(
             payload, config, env, secrets=secrets, workdir=args.workdir, timeout=timeout
         )

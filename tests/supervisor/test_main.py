@@ -9,6 +9,9 @@ import time
 import zipfile
 from pathlib import Path
 
+import pytest
+import yaml
+
 from tests.supervisor.helpers import b64, run_supervisor
 
 CONFIG = {"name": "svc", "log_level": "INFO"}
@@ -174,3 +177,34 @@ def test_script_wrapper_runs_the_script_inside_it(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout == b"inside=yes\n"
     assert b"with env" in result.stderr
+
+
+@pytest.mark.parametrize("event", [b"", b"ok"], ids=["bad-event", "good-event"])
+def test_consumed_secrets_and_configuration_are_gone_however_the_job_ends(
+    tmp_path: Path, event: bytes
+) -> None:
+    secrets = tmp_path / "secrets" / "minio.default"
+    secrets.mkdir(parents=True)
+    (secrets / "accessKey").write_text("job-access")
+    (secrets / "secretKey").write_text("job-secret")
+    config_file = tmp_path / "function_config.yaml"
+    config_file.write_text(yaml.safe_dump(CONFIG))
+    probe = f'ls "{secrets}" "{config_file}" 2>&1; echo done\n'
+    result = run_supervisor(
+        CONFIG,
+        probe,
+        event,
+        tmp_path=tmp_path,
+        env={
+            "PROVIDER_SECRETS_DIR": str(tmp_path / "secrets"),
+            "FUNCTION_CONFIG": str(config_file),
+            "SUPERVISOR_CONSUME_SECRETS": "1",
+        },
+    )
+    assert not secrets.exists() and not config_file.exists()
+    if event:
+        assert result.returncode == 0, result.stderr
+        assert b"No such file" in result.stdout  # the script already could not find them
+        assert b"job-secret" not in result.stdout
+    else:
+        assert result.returncode == 2

@@ -97,7 +97,9 @@ class EmbeddedStorage(ServiceStorage):
         admin_secret = self.credentials.secret_key
         keys = {service_keys(admin_secret, s.name)[0]: s.name for s in self.registry.list()}
         with self._lock:
-            self._services_by_key = keys
+            # Merged, not replaced: a service set up during the scan keeps its key (keys of
+            # deleted services stay too, and are refused by the registry lookup).
+            self._services_by_key.update(keys)
         return keys.get(access_key)
 
     def existing_buckets(self, service: Service) -> set[str]:
@@ -110,9 +112,9 @@ class EmbeddedStorage(ServiceStorage):
         return found
 
     def setup_service(self, service: Service) -> None:
-        """Create the service's buckets and folder markers (idempotent); buckets it creates
-        take the service's owner and visibility (`public`: anonymous read and list). The
-        service's job key works from now on."""
+        """Create the service's buckets and folder markers (idempotent); buckets created for
+        services take the service's owner and visibility (`public`: anonymous read and list),
+        on every update too. The service's job key works from now on."""
         access_key, _ = service_keys(self.credentials.secret_key, service.name)
         with self._lock:
             self._services_by_key[access_key] = service.name
@@ -121,6 +123,7 @@ class EmbeddedStorage(ServiceStorage):
                 if not self.store.bucket_exists(bucket):
                     self.store.create_bucket(bucket)
                     self.store.mark_service_bucket(bucket)
+                if self.store.is_service_bucket(bucket):  # never another owner's bucket
                     self.store.set_bucket_meta(
                         bucket,
                         service.owner or "cluster_admin",

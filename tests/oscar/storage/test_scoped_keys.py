@@ -200,6 +200,16 @@ def test_public_buckets_are_readable_anonymously_and_private_ones_not(
         listing = httpx.get(f"{endpoint}/{public}?list-type=2&prefix=out/", timeout=10)
         assert listing.status_code == 200 and "out/file.txt" in listing.text
         assert httpx.get(f"{endpoint}/{private}/out/file.txt", timeout=10).status_code == 403
+        # An update changes it both ways.
+        for name, visibility in ((public, "private"), (private, "public")):
+            definition = minimal_service(
+                name,
+                visibility=visibility,
+                output=[{"storage_provider": "minio.default", "path": f"{name}/out"}],
+            )
+            assert api.put("/system/services", json=definition).status_code == 204
+        assert httpx.get(f"{endpoint}/{public}/out/file.txt", timeout=10).status_code == 403
+        assert httpx.get(f"{endpoint}/{private}/out/file.txt", timeout=10).status_code == 200
     finally:
         for name in (public, private):
             api.delete(f"/system/services/{name}")
