@@ -8,6 +8,8 @@ from fastapi import APIRouter, HTTPException, Query, Response, status
 from pydantic import BaseModel, Field
 
 from oscar.api.deps import AdminPrincipal, State
+from oscar.models.service import DEFAULT_OWNER
+from oscar.models.storage import DEFAULT_PROVIDER
 from oscar.storage.embedded.provider import EmbeddedStorage
 from oscar.storage.embedded.store import ObjectStore, StoreError
 
@@ -35,14 +37,40 @@ def _store_error(exc: StoreError) -> HTTPException:
     return HTTPException(exc.status, exc.message)
 
 
-def _describe(state: State, name: str) -> dict[str, Any]:
-    return {"bucket_name": name, **_store(state).bucket_meta(name), "metadata": {}}
+# Upstream names the admin "oscar" in bucket metadata (handlers/create.go, create_bucket.go).
+ADMIN_OWNER_NAME = "oscar"
+
+
+def _services_by_bucket(state: State) -> dict[str, str]:
+    """Bucket of the default store -> the service that uses it (the first by name)."""
+    owners: dict[str, str] = {}
+    for service in sorted(state.registry.list(), key=lambda s: s.name):
+        entries = [*service.input, *service.output, *([service.mount] if service.mount else [])]
+        for entry in entries:
+            if entry.storage_provider == DEFAULT_PROVIDER:
+                owners.setdefault(entry.bucket, service.name)
+    return owners
+
+
+def _describe(state: State, name: str, services: dict[str, str]) -> dict[str, Any]:
+    """A bucket as upstream's `utils.MinIOBucket`: its tags, but `owner`, under `metadata`.
+
+    Upstream tags a service's buckets with `from_service` and `owner_name`, and buckets made
+    through this API with `owner_name` only; clients (the dashboard's bucket list) read both.
+    """
+    meta = _store(state).bucket_meta(name)
+    owner = str(meta.get("owner") or "")
+    metadata = {"owner_name": ADMIN_OWNER_NAME if owner in ("", DEFAULT_OWNER) else owner}
+    if name in services:
+        metadata["from_service"] = services[name]
+    return {"bucket_name": name, **meta, "metadata": metadata}
 
 
 @router.get("", summary="List buckets")
 def list_buckets(state: State, _: AdminPrincipal) -> list[dict[str, Any]]:
     """Every bucket of the default store."""
-    return [_describe(state, name) for name, _ in _store(state).list_buckets()]
+    services = _services_by_bucket(state)
+    return [_describe(state, name, services) for name, _ in _store(state).list_buckets()]
 
 
 @router.post(
@@ -87,7 +115,7 @@ def get_bucket(
     """The bucket's description with one page of objects."""
     try:
         listing = _store(state).list_objects(bucket, prefix, "", page, limit)
-        description = _describe(state, bucket)
+        description = _describe(state, bucket, _services_by_bucket(state))
     except StoreError as exc:
         raise _store_error(exc) from None
     return {

@@ -13,6 +13,12 @@ from oscar.api.deps import AdminPrincipal, State
 
 router = APIRouter(tags=["system"])
 
+# The upstream OSCAR release whose API this server speaks. Clients gate features on `version`
+# (the dashboard enables port lists and other features from "v3.6.4", "v3.8.0" and "v4.1.0"
+# on; upstream's release build reports the tag without its "v"), so `version` is upstream's
+# and our own release is in `oscar_version`.
+UPSTREAM_API_VERSION = "4.1.2"
+
 # Upstream reports Go's runtime.GOARCH; clients compare against those names.
 _GOARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 
@@ -25,10 +31,15 @@ def health() -> str:
 
 @router.get("/system/info", summary="Version and platform of this cluster")
 def info(state: State, _: AdminPrincipal) -> dict[str, Any]:
-    """Version information in upstream's shape; no Kubernetes on the embedded default."""
+    """Version information in upstream's shape; no Kubernetes on the embedded default.
+
+    `version` is the upstream API version this server is compatible with; `oscar_version`
+    is this implementation's own release.
+    """
     machine = platform.machine().lower()
     return {
-        "version": __version__,
+        "version": UPSTREAM_API_VERSION,
+        "oscar_version": __version__,
         "git_commit": "",
         "architecture": _GOARCH.get(machine, machine),
         "kubernetes_version": "",

@@ -8,13 +8,25 @@ import shlex
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import (
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationInfo,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from oscar.models.base import OscarModel
 from oscar.models.quantity import positive_quantity
 from oscar.models.storage import StorageIOConfig, StorageProviders
 
 DEFAULT_OWNER = "cluster_admin"
+# Upstream's defaults for an unset (empty) memory and cpu (handlers/create.go).
+DEFAULT_MEMORY = "256Mi"
+DEFAULT_CPU = "0.2"
+# Keys upstream answers but a client never sets (pkg/types/service.go: `yaml:"-"` fields).
+_SERVER_ONLY_FIELDS = frozenset({"volume_status", "namespace", "deployment"})
 LOG_LEVELS = ("NOTSET", "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _LOG_LEVEL_ALIASES = {"WARN": "WARNING", "FATAL": "CRITICAL"}
 
@@ -213,7 +225,14 @@ class Replica(OscarModel):
     @field_validator("type", mode="before")
     @classmethod
     def _lower(cls, value: object) -> object:
+        if value is None or value == "":
+            return "oscar"
         return value.lower() if isinstance(value, str) else value
+
+    @field_validator("headers", mode="before")
+    @classmethod
+    def _null_headers(cls, value: object) -> object:
+        return _string_map(value)
 
     @model_validator(mode="after")
     def _target(self) -> Replica:
@@ -233,51 +252,133 @@ class Federation(OscarModel):
     rescheduler_threshold: int = Field(0, ge=0)
     members: list[Replica] = Field(default_factory=list)
 
+    @field_validator("topology", "delegation", mode="before")
+    @classmethod
+    def _zero_is_default(cls, value: object, info: ValidationInfo) -> object:
+        # Go marshals an unset string as "": the default, as upstream reads it.
+        if value is None or value == "":
+            return cls.model_fields[info.field_name].default
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("members", mode="before")
+    @classmethod
+    def _null_members(cls, value: object) -> object:
+        return [] if value is None else value
+
+    @field_validator("rescheduler_threshold", mode="before")
+    @classmethod
+    def _null_threshold(cls, value: object) -> object:
+        return 0 if value is None else value
+
+
+def _ports_of(value: int | list[int] | None) -> list[int]:
+    """A port setting as a list: upstream v3 sent one number, v4 sends a list; 0 is unset."""
+    if value is None:
+        return []
+    return [value] if isinstance(value, int) else list(value)
+
+
+# Expose keys upstream marshals with `omitempty`: left out of answers while unset.
+_EXPOSE_OMIT_EMPTY = ("api_port", "nodePort", "auth_type", "probe_mode")
+
 
 class Expose(OscarModel):
-    """An always-on exposed HTTP service (Deployment + HPA + Ingress upstream)."""
+    """An always-on exposed HTTP service (Deployment + HPA + Ingress upstream).
 
-    min_scale: int = Field(1, ge=0)
-    max_scale: int = Field(10, ge=0)
+    As upstream's `Expose` struct, every field is zero until set: a service without `expose`
+    reads back `max_scale: 0` and no `api_port`, which is what clients test to tell whether a
+    service is exposed. Upstream's defaults (`min_scale` 1, `max_scale` 10, `cpu_threshold` 80,
+    `health_path` "/") are what a zero means once the service is exposed (see the `effective_*`
+    properties). Ports may be one number (v3) or a list (v4); they are answered as sent.
+    """
+
+    min_scale: int = Field(0, ge=0)
+    max_scale: int = Field(0, ge=0, description="0 means upstream's default, 10")
     api_port: int | list[int] | None = None
-    cpu_threshold: int = Field(80, ge=1, le=100)
+    cpu_threshold: int = Field(0, ge=0, le=100, description="0 means upstream's default, 80")
     rewrite_target: bool = False
-    node_port: int = Field(0, alias="nodePort")
+    node_port: int | list[int] | None = Field(None, alias="nodePort")
     default_command: bool = False
     set_auth: bool = False
     auth_type: Literal["", "basic", "forward"] = ""
-    health_path: str = "/"
-    probe_mode: Literal["legacy", "direct"] = "legacy"
+    health_path: str = ""
+    probe_mode: Literal["", "legacy", "direct"] = ""
+
+    @field_validator("min_scale", "max_scale", "cpu_threshold", mode="before")
+    @classmethod
+    def _null_int(cls, value: object) -> object:
+        return 0 if value is None else value
+
+    @field_validator("health_path", "auth_type", "probe_mode", mode="before")
+    @classmethod
+    def _null_text(cls, value: object) -> object:
+        return "" if value is None else value
+
+    @field_validator("api_port", "node_port", mode="after")
+    @classmethod
+    def _unset_ports(cls, value: int | list[int] | None) -> int | list[int] | None:
+        # Go marshals an unset v3 port as 0 and an unset v4 list as null: both mean "none".
+        return None if value == 0 or value == [] else value
 
     @field_validator("api_port")
     @classmethod
     def _ports(cls, value: int | list[int] | None) -> int | list[int] | None:
-        for port in [value] if isinstance(value, int) else (value or []):
+        for port in _ports_of(value):
             if not 1 <= port <= 65535:
                 raise ValueError(f"port {port} is outside 1-65535")
         return value
 
     @field_validator("node_port")
     @classmethod
-    def _node_port(cls, value: int) -> int:
-        if value and not 30000 <= value <= 32767:
-            raise ValueError(f"nodePort {value} must be 0 or within 30000-32767")
+    def _node_port(cls, value: int | list[int] | None) -> int | list[int] | None:
+        for port in _ports_of(value):
+            if port and not 30000 <= port <= 32767:
+                raise ValueError(f"nodePort {port} must be 0 or within 30000-32767")
         return value
 
     @field_validator("health_path")
     @classmethod
     def _absolute(cls, value: str) -> str:
-        if not value.startswith("/"):
+        if value and not value.startswith("/"):
             raise ValueError(f"'{value}' must start with '/'")
         return value
 
     @model_validator(mode="after")
     def _ordered(self) -> Expose:
-        if self.max_scale < self.min_scale:
+        if self.max_scale and self.max_scale < self.min_scale:
             raise ValueError(
-                f"max_scale ({self.max_scale}) must be at least min_scale ({self.min_scale})"
+                f"max_scale ({self.max_scale}) must be 0 (the default) or at least min_scale "
+                f"({self.min_scale})"
             )
         return self
+
+    @model_serializer(mode="wrap")
+    def _omit_empty(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data = handler(self)
+        for key in (*_EXPOSE_OMIT_EMPTY, "node_port"):
+            if key in data and data[key] in (None, "", [], 0):
+                del data[key]
+        return data
+
+    @property
+    def exposed(self) -> bool:
+        """Whether the service is exposed: upstream tests for a first API port other than 0."""
+        return bool(_ports_of(self.api_port))
+
+    @property
+    def effective_max_scale(self) -> int:
+        """The replica ceiling: upstream's default 10 when unset."""
+        return self.max_scale or 10
+
+    @property
+    def effective_cpu_threshold(self) -> int:
+        """The CPU percentage that scales the service out: upstream's default 80 when unset."""
+        return self.cpu_threshold or 80
+
+    @property
+    def effective_health_path(self) -> str:
+        """The probe path: '/' when unset."""
+        return self.health_path or "/"
 
 
 class Volume(OscarModel):
@@ -308,8 +409,8 @@ class Service(OscarModel):
     cluster_id: str = ""
     image: str
     script: str
-    memory: str = "256Mi"
-    cpu: str = "0.2"
+    memory: str = DEFAULT_MEMORY
+    cpu: str = DEFAULT_CPU
     enable_gpu: bool = False
     enable_sgx: bool = False
     ephemeral_storage_request: str = ""
@@ -349,6 +450,19 @@ class Service(OscarModel):
 
     # --- field normalisation and validation -----------------------------------------------
 
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_server_fields(cls, data: Any) -> Any:
+        # Upstream's Go clients send back what the server answers: `volume_status`,
+        # `namespace` and `deployment` are the server's, not part of a definition.
+        if isinstance(data, dict):
+            return {
+                k: v
+                for k, v in data.items()
+                if not (isinstance(k, str) and k.lower() in _SERVER_ONLY_FIELDS)
+            }
+        return data
+
     @field_validator("name")
     @classmethod
     def _dns_label(cls, value: str) -> str:
@@ -387,12 +501,34 @@ class Service(OscarModel):
     @field_validator("cpu", mode="before")
     @classmethod
     def _cpu(cls, value: object) -> str:
+        # Upstream (create.go `checkValues`): an empty cpu or memory means the default.
+        if value is None or value == "":
+            return DEFAULT_CPU
         return positive_quantity(value, maximum=CPU_MAX, unit=" cores")
 
     @field_validator("memory", mode="before")
     @classmethod
     def _memory(cls, value: object) -> str:
+        if value is None or value == "":
+            return DEFAULT_MEMORY
         return positive_quantity(value, minimum=MEMORY_MIN, maximum=MEMORY_MAX, unit=" bytes")
+
+    @field_validator("cluster_id", "vo", "owner", "token", "interlink_node_name", mode="before")
+    @classmethod
+    def _null_text(cls, value: object) -> object:
+        return "" if value is None else value
+
+    @field_validator(
+        "enable_gpu", "enable_sgx", "alpine", "image_prefetch", "file_stage_in", mode="before"
+    )
+    @classmethod
+    def _null_flag(cls, value: object) -> object:
+        return False if value is None else value
+
+    @field_validator("rescheduler_threshold", mode="before")
+    @classmethod
+    def _null_threshold(cls, value: object) -> object:
+        return 0 if value is None else value
 
     @field_validator("ephemeral_storage_request", "total_memory", "total_cpu", mode="before")
     @classmethod

@@ -124,7 +124,9 @@ class StorageIOConfig(OscarModel):
     path: str
     suffix: list[str] = Field(default_factory=list)
     prefix: list[str] = Field(default_factory=list)
-    options: list[str] = Field(default_factory=list)
+    # rclone options of a mount: upstream's `options` is one string; a list is also accepted.
+    # Answered as sent, so a Go client decodes what it wrote.
+    options: str | list[str] = ""
 
     @field_validator("storage_provider", mode="before")
     @classmethod
@@ -142,7 +144,12 @@ class StorageIOConfig(OscarModel):
             )
         return f"{kind}.{provider_id}"
 
-    @field_validator("suffix", "prefix", "options", mode="before")
+    @field_validator("options", mode="before")
+    @classmethod
+    def _null_options(cls, value: object) -> object:
+        return "" if value is None else value
+
+    @field_validator("suffix", "prefix", mode="before")
     @classmethod
     def _null_is_empty(cls, value: object) -> object:
         if value is None:

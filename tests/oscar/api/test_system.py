@@ -21,7 +21,8 @@ def test_system_routes_need_auth(anon: httpx.Client, path: str) -> None:
 
 def test_info_shape(api: httpx.Client) -> None:
     body = api.get("/system/info").json()
-    assert body["version"] == __import__("oscar").__version__
+    assert body["oscar_version"] == __import__("oscar").__version__
+    assert body["version"]  # upstream's API version (tests/compat/test_go_payloads.py)
     assert {"git_commit", "architecture", "kubernetes_version", "name"} <= set(body)
 
 
