@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from oscar import __version__
-from oscar.api import buckets, events, invoke, logs, services, system
+from oscar.api import buckets, events, invoke, logs, metrics, services, status, system
 from oscar.api.errors import install_error_handlers
 from oscar.api.middleware import AccessLogMiddleware, BodyLimitMiddleware, TrailingSlashMiddleware
 from oscar.api.state import AppState
@@ -128,6 +128,8 @@ def create_app(settings: Settings, *, admin: AdminCredentials | None = None) -> 
     install_error_handlers(app)
 
     app.include_router(system.router)
+    app.include_router(status.router)
+    app.include_router(metrics.router)
     app.include_router(services.router)
     app.include_router(invoke.router)
     app.include_router(logs.router)

@@ -170,6 +170,17 @@ class JobStore:
             ).fetchone()
         return int(n)
 
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Jobs per service and status, `{service: {status: n}}`, without loading any."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT service, status, COUNT(*) FROM jobs GROUP BY service, status"
+            ).fetchall()
+        found: dict[str, dict[str, int]] = {}
+        for service, status, n in rows:
+            found.setdefault(service, {})[status] = int(n)
+        return found
+
     def count_active(self, service: str) -> int:
         """How many of a service's jobs have not ended (Pending or Running)."""
         return self.count(service, JobStatus.PENDING, JobStatus.RUNNING)

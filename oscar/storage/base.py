@@ -64,6 +64,10 @@ class ServiceStorage(ABC):
         """
 
     @abstractmethod
+    def usage(self) -> tuple[int, int]:
+        """(buckets, objects) in the default store, as `/system/status` reports them."""
+
+    @abstractmethod
     def teardown_service(self, service: Service, keep: Collection[str] = ()) -> None:
         """Remove the service's buckets, except those in `keep` and those another service uses.
 

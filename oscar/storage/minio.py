@@ -285,6 +285,14 @@ class MinIOStorage(ServiceStorage):
                 if exc._code != "404":
                     raise
 
+    def usage(self) -> tuple[int, int]:
+        """(buckets, objects): the buckets listed now, the objects as MinIO's own periodic usage
+        scan last counted them (0 until its first scan; counting here would list every object)."""
+        with self._translated("count", "*"):
+            buckets = len(self._client.list_buckets())
+            info = json.loads(self._admin.info())
+        return buckets, int((info.get("objects") or {}).get("count") or 0)
+
     def teardown_service(self, service: Service, keep: Collection[str] = ()) -> None:
         """Drop the service's notifications and job account, and delete the buckets oscar
         created for it that no other service uses."""

@@ -71,6 +71,9 @@ class FakeStorage(ServiceStorage):
             if folder:
                 keys.add(f"{folder}/")
 
+    def usage(self) -> tuple[int, int]:
+        return len(self.buckets), 0
+
     def teardown_service(self, service: Service, keep: Collection[str] = ()) -> None:
         self._enter("teardown_service", service)
         self.teardown_saw.append(next((s for s in self.registry.list() if s == service), None))

@@ -144,6 +144,11 @@ class EmbeddedStorage(ServiceStorage):
                 bucket, f"{folder}/", blob, size, md5, "application/x-directory", {}
             )
 
+    def usage(self) -> tuple[int, int]:
+        """(buckets, objects) in the embedded store."""
+        with _translated("count", "*"):
+            return self.store.usage()
+
     def teardown_service(self, service: Service, keep: Collection[str] = ()) -> None:
         """Delete the buckets created for the service, unless kept or used by another service.
 

@@ -198,6 +198,13 @@ class ObjectStore:
             rows = self._db.execute("SELECT name, created FROM buckets ORDER BY name").fetchall()
         return [(name, datetime.fromisoformat(created)) for name, created in rows]
 
+    def usage(self) -> tuple[int, int]:
+        """(buckets, objects) in the store, counted without listing them."""
+        with self._lock:
+            (buckets,) = self._db.execute("SELECT COUNT(*) FROM buckets").fetchone()
+            (objects,) = self._db.execute("SELECT COUNT(*) FROM objects").fetchone()
+        return int(buckets), int(objects)
+
     def bucket_meta(self, name: str) -> dict[str, object]:
         """Owner, visibility and allowed users of a bucket (defaults when never set)."""
         self.require_bucket(name)

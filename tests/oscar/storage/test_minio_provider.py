@@ -291,3 +291,20 @@ def test_minio_access_denied_is_a_storage_error_naming_the_bucket(
     finally:
         jobs.close()
         registry.close()
+
+
+@pytest.mark.minio
+def test_usage_counts_the_buckets_of_the_real_minio(minio: Any) -> None:
+    from oscar.registry.memory import MemoryRegistry
+    from oscar.storage.minio import MinIOStorage
+
+    storage = MinIOStorage(_provider(minio), MemoryRegistry())
+    buckets, _ = storage.usage()
+    name = f"usage-{uuid.uuid4().hex[:6]}"
+    minio.client().make_bucket(name)
+    try:
+        after, objects_after = storage.usage()
+        assert after == buckets + 1 == len(minio.client().list_buckets())
+        assert objects_after >= 0
+    finally:
+        minio.client().remove_bucket(name)
