@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from oscar import __version__
 from oscar.api import buckets, events, invoke, logs, metrics, services, status, system
@@ -20,6 +21,7 @@ from oscar.api.errors import install_error_handlers
 from oscar.api.middleware import AccessLogMiddleware, BodyLimitMiddleware, TrailingSlashMiddleware
 from oscar.api.state import AppState
 from oscar.auth.basic import AdminCredentials, ensure_data_dir, load_admin_credentials
+from oscar.cors import S3_EXPOSED, CORSMiddleware, CorsPolicy
 from oscar.executors.base import SyncRunner
 from oscar.executors.factory import concurrency_limits, make_executors
 from oscar.jobs.dispatcher import Dispatcher
@@ -47,6 +49,19 @@ def default_store(settings: Settings, admin: AdminCredentials) -> MinIOProvider:
         secret_key=secret.get_secret_value() if secret else admin.password,
         region=settings.minio_region,
     )
+
+
+class _Application(FastAPI):
+    """FastAPI with CORS and the access log outside its error handling.
+
+    Starlette answers unexpected errors (500) in its outermost layer; wrapping it lets those
+    answers carry the CORS headers too, and the access log record their status.
+    """
+
+    cors: CorsPolicy
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return AccessLogMiddleware(CORSMiddleware(super().build_middleware_stack(), self.cors))
 
 
 def _kubernetes(settings: Settings) -> Any:
@@ -116,7 +131,8 @@ def create_app(settings: Settings, *, admin: AdminCredentials | None = None) -> 
         if objects is not None:
             objects.close()
 
-    app = FastAPI(
+    cors = CorsPolicy.from_origins(settings.cors_origins)
+    app = _Application(
         title="oscar",
         version=__version__,
         summary="OSCAR-compatible serverless, event-driven FaaS control plane",
@@ -124,6 +140,7 @@ def create_app(settings: Settings, *, admin: AdminCredentials | None = None) -> 
         separate_input_output_schemas=False,
         redirect_slashes=False,
     )
+    app.cors = cors
     app.state.oscar = state
     install_error_handlers(app)
 
@@ -136,15 +153,19 @@ def create_app(settings: Settings, *, admin: AdminCredentials | None = None) -> 
     app.include_router(buckets.router)
     app.include_router(events.router)
 
-    # Added innermost first: the access log sees every request, including 413s.
+    # Added innermost first; CORS and the access log wrap them all (`_Application`), so they
+    # see every request, including 413s and 500s.
     app.add_middleware(TrailingSlashMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(AccessLogMiddleware)
 
     app.state.s3_app = None
     if objects is not None:
         assert isinstance(storage, EmbeddedStorage)
         app.state.s3_app = S3App(
-            objects, storage.principal, store.region, on_object_created=storage.object_created
+            objects,
+            storage.principal,
+            store.region,
+            on_object_created=storage.object_created,
+            cors=cors.with_exposed(S3_EXPOSED),
         ).app()
     return app

@@ -13,6 +13,8 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from oscar.cors import normalize_origin
+
 
 def default_data_dir() -> Path:
     """Where the embedded default keeps its state when `OSCAR_DATA_DIR` is not set."""
@@ -44,6 +46,12 @@ class Settings(BaseSettings):
         "(OSCAR_DATA_DIR).",
     )
     log_level: str = Field("INFO", description="Log level of the control plane (OSCAR_LOG_LEVEL).")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["*"],
+        description="Comma-separated origins browser apps may call the API and the embedded S3 "
+        "endpoint from (OSCAR_CORS_ORIGINS). Listed origins may send credentials; `*` allows "
+        "every origin without them; empty allows none. Default: `*`.",
+    )
     max_body_bytes: int = Field(
         64 * 1024 * 1024,
         gt=0,
@@ -209,6 +217,15 @@ class Settings(BaseSettings):
     def _split_groups(cls, value: object) -> object:
         if isinstance(value, str):
             return [g.strip() for g in value.split(",") if g.strip()]
+        return value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.split(",")
+        if isinstance(value, list):
+            return [normalize_origin(str(o)) for o in value if str(o).strip()]
         return value
 
     @model_validator(mode="after")

@@ -27,7 +27,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
+from oscar.cors import ANY, S3_EXPOSED, CORSMiddleware, CorsPolicy
 from oscar.storage.embedded import xml
 from oscar.storage.embedded.payload import PayloadCheck, PayloadError, read_small_body
 from oscar.storage.embedded.sigv4 import SignatureError, VerifiedRequest, path_bytes, verify
@@ -36,12 +38,8 @@ from oscar.storage.scoped import Action, ServiceAccess
 
 log = logging.getLogger("oscar.s3")
 ObjectCreated = Callable[[ObjectInfo, str, str], None]  # (object, access key, event name)
-_CORS = {
-    "Access-Control-Allow-Origin": "*",
-    "Access-Control-Allow-Methods": "GET, PUT, POST, DELETE, HEAD",
-    "Access-Control-Expose-Headers": "ETag, Content-Length, Content-Range, x-amz-request-id",
-    "Access-Control-Max-Age": "3600",
-}
+# Every origin, without credentials, unless the control plane passes OSCAR_CORS_ORIGINS' policy.
+_CORS = CorsPolicy.from_origins([ANY], S3_EXPOSED)
 _READ_CHUNK = 1024 * 1024
 _LIST_QUERY = {
     "list-type",
@@ -170,16 +168,19 @@ class S3App:
         principal_for: PrincipalLookup,
         region: str = "us-east-1",
         on_object_created: ObjectCreated | None = None,
+        cors: CorsPolicy = _CORS,
     ) -> None:
         self.store = store
         self.principal_for = principal_for
         self.region = region
         self.on_object_created = on_object_created
+        self.cors = cors
 
-    def app(self) -> Starlette:
-        """The ASGI application."""
+    def app(self) -> ASGIApp:
+        """The ASGI application; CORS (preflights, headers on every answer) wraps it whole."""
         methods = ["GET", "PUT", "POST", "DELETE", "HEAD", "OPTIONS"]
-        return Starlette(routes=[Route("/{path:path}", self.handle, methods=methods)])
+        routes = Starlette(routes=[Route("/{path:path}", self.handle, methods=methods)])
+        return CORSMiddleware(routes, self.cors, deny=self._cors_denial)
 
     async def handle(self, request: Request) -> Response:
         """Authenticate, dispatch, and turn errors into S3 XML."""
@@ -187,8 +188,8 @@ class S3App:
         raw_path = request.scope.get("raw_path", b"").decode("latin-1").split("?", 1)[0]
         raw_path = raw_path or request.url.path.encode().decode("latin-1")
         try:
-            if request.method == "OPTIONS":
-                return Response(status_code=200, headers=self._cors(request))
+            if request.method == "OPTIONS":  # not a preflight (`CORSMiddleware` answers those)
+                return Response(status_code=200)
             query = parse_qsl(
                 request.scope.get("query_string", b"").decode("utf-8", "replace"),
                 keep_blank_values=True,
@@ -215,8 +216,6 @@ class S3App:
                 # Continue`) would otherwise be parsed as the start of the next request.
                 response.headers["Connection"] = "close"
         response.headers["x-amz-request-id"] = request_id
-        if "origin" in request.headers:
-            response.headers.update(self._cors(request))
         return response
 
     def _authorise(
@@ -268,11 +267,9 @@ class S3App:
             return False
 
     @staticmethod
-    def _cors(request: Request) -> dict[str, str]:
-        headers = dict(_CORS)
-        wanted = request.headers.get("access-control-request-headers")
-        headers["Access-Control-Allow-Headers"] = wanted or "*"
-        return headers
+    def _cors_denial(reason: str) -> tuple[bytes, str]:
+        """A refused preflight, as S3 XML."""
+        return xml.error("AccessDenied", f"CORS: {reason}", "", ""), "application/xml"
 
     async def _dispatch(
         self,
