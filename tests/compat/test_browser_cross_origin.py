@@ -6,10 +6,7 @@ The page is served by a plain HTTP server on its own port, so every `fetch()` it
 
 from __future__ import annotations
 
-import functools
-import threading
 from collections.abc import Callable, Iterator
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +14,7 @@ import pytest
 
 from tests.fixtures.server import RunningServer
 from tests.fixtures.services import minimal_service, unique_name
+from tests.fixtures.site import static_site
 from tests.services import browser as browser_service
 from tests.services import common
 from tests.services.browser import HeadlessChromium
@@ -97,27 +95,6 @@ async (c) => {
 """
 
 
-class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        """Keep the request log out of the test output."""
-
-
-def _presigner(oscar: RunningServer) -> Any:
-    """boto3 for the default store, presigning with SigV4 (SigV2 would sign Content-Type)."""
-    import boto3
-    from botocore.config import Config
-
-    provider = oscar.client().get("/system/config").json()["minio_provider"]
-    return boto3.client(
-        "s3",
-        endpoint_url=provider["endpoint"],
-        aws_access_key_id=provider["access_key"],
-        aws_secret_access_key=provider["secret_key"],
-        region_name=provider["region"],
-        config=Config(signature_version="s3v4"),
-    )
-
-
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HeadlessChromium]:
     """Chromium for this module only: Playwright's sync API keeps an event loop running in
@@ -131,17 +108,8 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HeadlessChromi
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[str]:
     """The origin of a second HTTP server (another port) serving PAGE at /index.html."""
-    root = tmp_path / "site"
-    root.mkdir()
-    (root / "index.html").write_text(PAGE)
-    handler = functools.partial(_QuietHandler, directory=str(root))
-    server = ThreadingHTTPServer(("127.0.0.1", common.free_port()), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=10)
+    with static_site(tmp_path / "site", PAGE) as origin:
+        yield origin
 
 
 @pytest.mark.parametrize("mode", ["listed", "default"])
@@ -158,7 +126,7 @@ def test_page_on_another_origin_uses_api_and_s3(
     service = minimal_service(
         name, script=script, input=[{"storage_provider": "minio.default", "path": f"{name}/in"}]
     )
-    s3 = _presigner(oscar)
+    s3 = oscar.s3(signature_version="s3v4")
     key = {"Bucket": name, "Key": "in/upload.txt"}
     config: dict[str, Any] = {
         "api": oscar.url,

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import functools
 import threading
 from collections.abc import Iterator
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
+from tests.fixtures.site import static_site
 from tests.services import browser as browser_service
 from tests.services import common
 from tests.services.browser import HeadlessChromium
@@ -24,25 +23,11 @@ PAGE = """<!doctype html>
 """
 
 
-class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        """Keep the request log out of the test output."""
-
-
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[str]:
-    """The URL of PAGE, served by a local http.server thread on a free port."""
-    root = tmp_path / "site"
-    root.mkdir()
-    (root / "index.html").write_text(PAGE)
-    handler = functools.partial(_QuietHandler, directory=str(root))
-    server = ThreadingHTTPServer(("127.0.0.1", common.free_port()), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/index.html"
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=10)
+    """The URL of PAGE, served from a local http.server on a free port."""
+    with static_site(tmp_path / "site", PAGE) as origin:
+        yield f"{origin}/index.html"
 
 
 def test_click_and_screenshot(browser: HeadlessChromium, site: str, tmp_path: Path) -> None:

@@ -10,7 +10,6 @@ from typing import Any
 
 import httpx
 import pytest
-from botocore.config import Config
 
 from oscar.app import create_app
 from oscar.cors import CorsPolicy, normalize_origin
@@ -328,20 +327,6 @@ def test_empty_setting_allows_no_origin(disabled: RunningServer) -> None:
 # --- the embedded S3 endpoint -----------------------------------------------------------------
 
 
-def _boto(running: RunningServer) -> Any:
-    import boto3
-
-    provider = running.client().get("/system/config").json()["minio_provider"]
-    return boto3.client(
-        "s3",
-        endpoint_url=provider["endpoint"],
-        aws_access_key_id=provider["access_key"],
-        aws_secret_access_key=provider["secret_key"],
-        region_name=provider["region"],
-        config=Config(signature_version="s3v4", retries={"max_attempts": 1}),
-    )
-
-
 def test_s3_follows_the_same_origins(listed: RunningServer, services: dict[str, Any]) -> None:
     bucket, key = services["name"], "in/from-browser.txt"
     url = f"{listed.s3_endpoint}/{bucket}/{key}"
@@ -356,7 +341,7 @@ def test_s3_follows_the_same_origins(listed: RunningServer, services: dict[str, 
     _assert_refused(refused)
     assert b"<Code>AccessDenied</Code>" in refused.content
 
-    s3 = _boto(listed)
+    s3 = listed.s3(signature_version="s3v4")
     put_url = s3.generate_presigned_url("put_object", Params={"Bucket": bucket, "Key": key})
     put = httpx.put(put_url, content=b"from a page", headers={"Origin": APP})
     assert put.status_code == 200, put.text
