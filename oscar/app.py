@@ -113,6 +113,7 @@ def create_app(settings: Settings, *, admin: AdminCredentials | None = None) -> 
         services=ServiceManager(registry, storage, dispatcher, job_store, knative),
         storage=storage,
         sync_runner=sync_runner if isinstance(sync_runner, SyncRunner) else None,
+        kube=kube,
     )
 
     @asynccontextmanager

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
 
@@ -35,6 +35,7 @@ class AppState:
     services: ServiceManager
     storage: ServiceStorage
     sync_runner: SyncRunner | None = None
+    kube: Any = None  # the Kubernetes API client, when a backend uses one
 
 
 def get_state(request: Request) -> AppState:

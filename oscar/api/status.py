@@ -2,7 +2,8 @@
 shape (`pkg/types/status.go`), and the 501 answers of routes that stay out of scope.
 
 On the embedded default the cluster is this host, one node: its cores and memory, what running
-jobs requested of them (their services' `cpu` and `memory`), and no GPU. Job counts come from
+jobs requested of them (their services' `cpu` and `memory`), and no GPU. With the Kubernetes
+executor it is the cluster's nodes (`oscar.executors.kube_status`). Job counts come from
 the job records (upstream counts Kubernetes Jobs and pods: `pods.states` are our job statuses).
 """
 
@@ -133,8 +134,15 @@ def status(state: State, _: AdminPrincipal) -> dict[str, Any]:
     """Upstream's `StatusInfo`: `cluster` (nodes, free and schedulable cpu/memory, GPUs),
     `oscar` (readiness, job counts) and `minio` (buckets and objects of the default store)."""
     buckets, objects = state.storage.usage()
+    settings = state.settings
+    if state.kube is not None and settings.executor == "kubernetes":
+        from oscar.executors.kube_status import cluster_status
+
+        cluster = cluster_status(state.kube, settings.services_namespace)
+    else:
+        cluster = host_status(state)
     return {
-        "cluster": host_status(state),
+        "cluster": cluster,
         "oscar": oscar_status(state),
         "minio": {"buckets_count": buckets, "total_objects": objects},
     }
