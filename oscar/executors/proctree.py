@@ -160,17 +160,11 @@ class JobProcesses:
         probe = base / "probe"
         try:
             probe.mkdir(parents=True, exist_ok=True)
-            # The real test: may a child process move itself in (as every job does)?
-            moved = subprocess.run(
-                ["/bin/sh", "-c", 'echo 0 > "$1"', "sh", str(probe / "cgroup.procs")],
-                capture_output=True,
-                timeout=10,
-                check=False,
-            )
+            joined = _can_join(probe)  # the real test: may a child move itself in?
             probe.rmdir()
-        except (OSError, subprocess.SubprocessError):
+        except OSError:
             return None
-        return base if moved.returncode == 0 else None
+        return base if joined else None
 
     def _limit_base(self, controller: str, v2_file: str, v1_file: str) -> str | Path | None:
         """Where jobs' `controller` limits go: "v2" when the jobs' own cgroups v2 offer it, else
