@@ -44,11 +44,12 @@ def _time(value: str | None, what: str, default: datetime) -> datetime:
 
 
 def _jobs(state: AppState) -> Iterator[tuple[str, float, Job]]:
-    """(service, its cpu in cores, job) for every job of every registered service."""
-    for service in state.registry.list():
-        cores = float(parse_quantity(service.cpu))
-        for job in state.job_store.summaries(service.name):
-            yield service.name, cores, job
+    """(service, its cpu in cores, job) for every job of every registered service, from one
+    query (without event bodies)."""
+    cores = {s.name: float(parse_quantity(s.cpu)) for s in state.registry.list()}
+    for job in state.job_store.with_status(*JobStatus):
+        if job.service in cores:
+            yield job.service, cores[job.service], job
 
 
 def _duration(job: Job) -> float | None:

@@ -16,7 +16,7 @@ from supervisor.events import out_of_scope, parse_event
 
 def function_config(service: Service) -> FunctionConfig:
     """The parts of the supervisor's configuration that decide an event's scope."""
-    providers = service.model_dump(mode="json", by_alias=True).get("storage_providers") or {}
+    providers = service.storage_providers.model_dump(mode="json", by_alias=True)
     return FunctionConfig(
         name=service.name,
         inputs=[StorageEntry(e.storage_provider, e.path.strip("/")) for e in service.input],
