@@ -16,29 +16,15 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-import boto3  # noqa: E402
-from botocore.config import Config  # noqa: E402
 
 from benchmarks.stats import row_ms  # noqa: E402
 from oscar.storage.scoped import service_keys  # noqa: E402
 from tests.fixtures.server import start_server  # noqa: E402
 from tests.fixtures.services import minimal_service  # noqa: E402
-
-
-def _client(provider: dict[str, str], access: str, secret: str) -> Any:
-    return boto3.client(
-        "s3",
-        endpoint_url=provider["endpoint"],
-        aws_access_key_id=access,
-        aws_secret_access_key=secret,
-        region_name=provider["region"],
-        config=Config(retries={"max_attempts": 1}),
-    )
 
 
 def main() -> None:
@@ -61,8 +47,8 @@ def main() -> None:
             for index in range(args.services - 1):
                 other = minimal_service(f"other-{index}-{uuid.uuid4().hex[:4]}")
                 api.post("/system/services", json=other).raise_for_status()
-            admin = _client(provider, provider["access_key"], provider["secret_key"])
-            job = _client(provider, *service_keys(provider["secret_key"], name))
+            admin = server.s3()
+            job = server.s3(keys=service_keys(provider["secret_key"], name))
             admin.put_object(Bucket=name, Key="in/small.txt", Body=b"x" * 1024)
             samples: dict[str, list[float]] = {k: [] for k in ("ga", "gj", "pa", "pj")}
             for index in range(args.requests):

@@ -12,10 +12,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import httpx
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from oscar.storage.scoped import service_keys
@@ -48,17 +46,6 @@ def store_server(
         server.stop()
 
 
-def _client(endpoint: str, access: str, secret: str, region: str) -> Any:
-    return boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        aws_access_key_id=access,
-        aws_secret_access_key=secret,
-        region_name=region,
-        config=Config(retries={"max_attempts": 1}, connect_timeout=5, read_timeout=30),
-    )
-
-
 @pytest.fixture
 def world(store_server: RunningServer) -> Iterator[dict[str, Any]]:
     """Service `svc` (input <svc>/in, output <out>/res), a foreign bucket, and clients."""
@@ -79,7 +66,7 @@ def world(store_server: RunningServer) -> Iterator[dict[str, Any]]:
     access, secret = service_keys(provider["secret_key"], name)
 
     def job_client() -> Any:
-        return _client(provider["endpoint"], access, secret, provider["region"])
+        return store_server.s3(keys=(access, secret))
 
     yield {
         "api": api,
@@ -88,7 +75,7 @@ def world(store_server: RunningServer) -> Iterator[dict[str, Any]]:
         "foreign": foreign,
         "admin": admin,
         "job": job_client,
-        "provider": provider,
+        "server": store_server,
     }
     api.delete(f"/system/services/{name}")
     _remove_bucket(admin, foreign)
@@ -152,8 +139,7 @@ def test_a_deleted_services_key_stops_working(world: dict[str, Any]) -> None:
 
 def test_a_key_derived_from_another_secret_is_refused(world: dict[str, Any]) -> None:
     access, secret = service_keys("not-the-admin-secret", world["name"])
-    provider = world["provider"]
-    forged = _client(provider["endpoint"], access, secret, provider["region"])
+    forged = world["server"].s3(keys=(access, secret))
     code = _denied(lambda: forged.get_object(Bucket=world["name"], Key="in/data.txt"))
     assert code in {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied"}
 
