@@ -56,6 +56,14 @@ class BadRequestError(OscarError):
     """The request itself is malformed (a body that is not JSON, for instance)."""
 
 
+class NotFoundError(OscarError):
+    """The object named does not exist (a bucket, for instance); the message names it."""
+
+
+class ConflictError(OscarError):
+    """The request conflicts with the object's state (it exists already, it is not empty)."""
+
+
 class ForbiddenError(OscarError):
     """The caller is authenticated but may not act on this object."""
 

@@ -1,19 +1,40 @@
-"""`/system/buckets`: buckets of the default store, as upstream's bucket API."""
+"""`/system/buckets`: buckets of the default store, as upstream's bucket API.
+
+Store-specific work is behind `ServiceStorage.buckets()` (`oscar.storage.buckets`): the same
+routes and answers on the embedded store and on MinIO. Routes are plain `def`s, so FastAPI runs
+their blocking store calls in its thread pool, off the event loop.
+
+Only the admin may call them; upstream also lets OIDC users reach buckets they own or share
+(not offered yet: users and OIDC come later).
+"""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Response, status
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Query, Response, status
+from pydantic import BaseModel, Field, field_validator
 
 from oscar.api.deps import AdminPrincipal, State
 from oscar.models.service import DEFAULT_OWNER
 from oscar.models.storage import DEFAULT_PROVIDER
-from oscar.storage.embedded.provider import EmbeddedStorage
-from oscar.storage.embedded.store import ObjectStore, StoreError
+from oscar.storage.buckets import (
+    BucketInfo,
+    BucketStorage,
+    check_existing_bucket_name,
+    object_key_problem,
+)
+from oscar.storage.presign import MAX_EXPIRY_SECONDS
 
 router = APIRouter(prefix="/system/buckets", tags=["buckets"])
+
+# Upstream names the admin "oscar" in bucket metadata (handlers/create.go, create_bucket.go).
+ADMIN_OWNER_NAME = "oscar"
+DEFAULT_PRESIGN_SECONDS = 900  # upstream's default (presign_bucket.go)
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+# Headers a client may not have signed into a URL: the signature's own, and hop-by-hop ones.
+_RESERVED_HEADERS = {"host", "authorization", "content-length", "transfer-encoding", "connection"}
 
 
 class BucketSpec(BaseModel):
@@ -25,20 +46,65 @@ class BucketSpec(BaseModel):
     metadata: dict[str, str] = Field(default_factory=dict)
 
 
-def _store(state: State) -> ObjectStore:
-    if not isinstance(state.storage, EmbeddedStorage):
-        raise HTTPException(
-            status.HTTP_501_NOT_IMPLEMENTED, "/system/buckets is served on the embedded store only"
-        )
-    return state.storage.store
+class PresignRequest(BaseModel):
+    """Upstream's `PresignRequest`: what to presign, for how long, with which signed headers."""
+
+    object_key: str
+    operation: Literal["upload", "download"]
+    expires_in: int = Field(
+        0, ge=0, le=MAX_EXPIRY_SECONDS, description=f"seconds; 0: {DEFAULT_PRESIGN_SECONDS}"
+    )
+    content_type: str = ""
+    extra_headers: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("operation", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("object_key")
+    @classmethod
+    def _safe_key(cls, value: str) -> str:
+        if (problem := object_key_problem(value)) is not None:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("content_type")
+    @classmethod
+    def _one_line(cls, value: str) -> str:
+        if any(ch in value for ch in "\r\n\x00"):
+            raise ValueError("must be a single line")
+        return value.strip()
+
+    @field_validator("extra_headers")
+    @classmethod
+    def _headers(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, header in value.items():
+            if not _HEADER_NAME.fullmatch(name):
+                raise ValueError(f"{name!r} is not a header name")
+            lower = name.lower()
+            if lower in _RESERVED_HEADERS or (
+                lower.startswith("x-amz-") and not lower.startswith("x-amz-meta-")
+            ):
+                raise ValueError(f"header {name!r} cannot be presigned")
+            if any(ch in header for ch in "\r\n\x00"):
+                raise ValueError(f"the value of {name!r} must be a single line")
+        return value
 
 
-def _store_error(exc: StoreError) -> HTTPException:
-    return HTTPException(exc.status, exc.message)
+class PresignResponse(BaseModel):
+    """Upstream's `PresignResponse`; `headers` (omitted when none) must be sent as given."""
+
+    object_key: str
+    operation: Literal["upload", "download"]
+    method: Literal["GET", "PUT"]
+    url: str
+    expires_at: str
+    headers: dict[str, str] | None = None
 
 
-# Upstream names the admin "oscar" in bucket metadata (handlers/create.go, create_bucket.go).
-ADMIN_OWNER_NAME = "oscar"
+def _buckets(state: State) -> BucketStorage:
+    return state.storage.buckets()
 
 
 def _services_by_bucket(state: State) -> dict[str, str]:
@@ -52,25 +118,27 @@ def _services_by_bucket(state: State) -> dict[str, str]:
     return owners
 
 
-def _describe(state: State, name: str, services: dict[str, str]) -> dict[str, Any]:
-    """A bucket as upstream's `utils.MinIOBucket`: its tags, but `owner`, under `metadata`.
-
-    Upstream tags a service's buckets with `from_service` and `owner_name`, and buckets made
-    through this API with `owner_name` only; clients (the dashboard's bucket list) read both.
-    """
-    meta = _store(state).bucket_meta(name)
-    owner = str(meta.get("owner") or "")
-    metadata = {"owner_name": ADMIN_OWNER_NAME if owner in ("", DEFAULT_OWNER) else owner}
-    if name in services:
-        metadata["from_service"] = services[name]
-    return {"bucket_name": name, **meta, "metadata": metadata}
+def _describe(info: BucketInfo, services: dict[str, str]) -> dict[str, Any]:
+    """A bucket as upstream's `utils.MinIOBucket`, `owner_name` and `from_service` under
+    `metadata` (upstream tags a service's buckets with both, API-made ones with `owner_name`;
+    the dashboard's bucket list reads them)."""
+    metadata = {"owner_name": ADMIN_OWNER_NAME if info.owner == DEFAULT_OWNER else info.owner}
+    if info.name in services:
+        metadata["from_service"] = services[info.name]
+    return {
+        "bucket_name": info.name,
+        "owner": info.owner,
+        "visibility": info.visibility,
+        "allowed_users": info.allowed_users,
+        "metadata": metadata,
+    }
 
 
 @router.get("", summary="List buckets")
 def list_buckets(state: State, _: AdminPrincipal) -> list[dict[str, Any]]:
     """Every bucket of the default store."""
     services = _services_by_bucket(state)
-    return [_describe(state, name, services) for name, _ in _store(state).list_buckets()]
+    return [_describe(info, services) for info in _buckets(state).list()]
 
 
 @router.post(
@@ -78,13 +146,9 @@ def list_buckets(state: State, _: AdminPrincipal) -> list[dict[str, Any]]:
 )
 def create_bucket(spec: BucketSpec, state: State, principal: AdminPrincipal) -> Response:
     """Create a bucket (409 when it exists)."""
-    try:
-        _store(state).create_bucket(spec.bucket_name)
-        _store(state).set_bucket_meta(
-            spec.bucket_name, principal.owner_id, spec.visibility, spec.allowed_users
-        )
-    except StoreError as exc:
-        raise _store_error(exc) from None
+    _buckets(state).create(
+        spec.bucket_name, principal.owner_id, spec.visibility, spec.allowed_users
+    )
     return Response(status_code=status.HTTP_201_CREATED)
 
 
@@ -93,13 +157,10 @@ def create_bucket(spec: BucketSpec, state: State, principal: AdminPrincipal) -> 
 )
 def update_bucket(spec: BucketSpec, state: State, principal: AdminPrincipal) -> Response:
     """Change a bucket's visibility and allowed users."""
-    try:
-        owner = str(_store(state).bucket_meta(spec.bucket_name)["owner"])
-        _store(state).set_bucket_meta(
-            spec.bucket_name, owner or principal.owner_id, spec.visibility, spec.allowed_users
-        )
-    except StoreError as exc:
-        raise _store_error(exc) from None
+    check_existing_bucket_name(spec.bucket_name)
+    _buckets(state).update(
+        spec.bucket_name, principal.owner_id, spec.visibility, spec.allowed_users
+    )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -113,23 +174,23 @@ def get_bucket(
     limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
 ) -> dict[str, Any]:
     """The bucket's description with one page of objects."""
-    try:
-        listing = _store(state).list_objects(bucket, prefix, "", page, limit)
-        description = _describe(state, bucket, _services_by_bucket(state))
-    except StoreError as exc:
-        raise _store_error(exc) from None
+    check_existing_bucket_name(bucket)
+    buckets = _buckets(state)
+    listing = buckets.list_objects(bucket, prefix, page, limit)
+    description = _describe(buckets.get(bucket), _services_by_bucket(state))
     return {
         **description,
         "objects": [
             {
-                "object_name": info.key,
-                "size_bytes": info.size,
-                "last_modified": info.modified.isoformat().replace("+00:00", "Z"),
+                "object_name": entry.key,
+                "size_bytes": entry.size,
+                "last_modified": entry.modified.isoformat().replace("+00:00", "Z"),
             }
-            for info in listing.objects
+            for entry in listing.objects
         ],
-        "next_page": listing.next_marker if listing.truncated else "",
+        "next_page": listing.next_page,
         "is_truncated": listing.truncated,
+        "returned_items": len(listing.objects),
     }
 
 
@@ -141,8 +202,46 @@ def get_bucket(
 )
 def delete_bucket(bucket: str, state: State, _: AdminPrincipal) -> Response:
     """Delete a bucket; 409 while it still holds objects (delete them first)."""
-    try:
-        _store(state).delete_bucket(bucket)
-    except StoreError as exc:
-        raise _store_error(exc) from None
+    check_existing_bucket_name(bucket)
+    _buckets(state).delete(bucket)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/{bucket}/presign", response_model_exclude_none=True, summary="Presign an upload or a download"
+)
+def presign_object(
+    bucket: str, request: PresignRequest, state: State, _: AdminPrincipal
+) -> PresignResponse:
+    """A URL on the default store's client-facing endpoint (the `minio_provider.endpoint` of
+    `/system/config`) that uploads (`PUT`) or downloads (`GET`) one object until `expires_at`.
+
+    `content_type` is signed into uploads (send it as `Content-Type`) and asked of downloads
+    (`response-content-type`); `extra_headers` are signed and must be sent as answered.
+    """
+    check_existing_bucket_name(bucket)
+    headers: dict[str, str] = {}
+    query: dict[str, str] = {}
+    if request.operation == "upload" and request.content_type:
+        headers["Content-Type"] = request.content_type
+    if request.operation == "download" and request.content_type:
+        query["response-content-type"] = request.content_type
+    for name, value in request.extra_headers.items():
+        headers["-".join(part.capitalize() for part in name.split("-"))] = value
+    method: Literal["GET", "PUT"] = "PUT" if request.operation == "upload" else "GET"
+    signed = _buckets(state).presign(
+        bucket,
+        request.object_key,
+        method,
+        request.expires_in or DEFAULT_PRESIGN_SECONDS,
+        headers,
+        query,
+    )
+    return PresignResponse(
+        object_key=request.object_key,
+        operation=request.operation,
+        method=signed.method,
+        url=signed.url,
+        expires_at=signed.expires_at.isoformat().replace("+00:00", "Z"),
+        headers=signed.headers or None,
+    )

@@ -9,10 +9,15 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Collection
+from typing import TYPE_CHECKING
 
+from oscar.errors import NotSupportedError
 from oscar.models.service import Service
 from oscar.models.storage import DEFAULT_PROVIDER
 from oscar.registry.base import Registry
+
+if TYPE_CHECKING:
+    from oscar.storage.buckets import BucketStorage
 
 
 def default_store_paths(service: Service) -> list[tuple[str, str]]:
@@ -74,3 +79,10 @@ class ServiceStorage(ABC):
         Buckets that stay get their event subscriptions rewritten from the registry, which
         should therefore no longer hold this service (or hold the definition being restored).
         """
+
+    def buckets(self) -> BucketStorage:
+        """The store's buckets as `/system/buckets` manages them (`oscar.storage.buckets`).
+
+        Stores that do not offer it answer `NotSupportedError` (501).
+        """
+        raise NotSupportedError("this object store does not offer /system/buckets")

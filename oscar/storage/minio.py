@@ -42,6 +42,7 @@ from oscar.storage.base import (
     default_store_buckets,
     default_store_paths,
 )
+from oscar.storage.buckets import BucketStorage
 from oscar.storage.scoped import iam_policy, service_access, service_keys
 
 log = logging.getLogger("oscar.storage")
@@ -86,6 +87,7 @@ class MinIOStorage(ServiceStorage):
             cert_check=provider.verify,
         )
         self.endpoint = provider.endpoint
+        self.provider = provider
         self._admin_secret = provider.secret_key
         self.registry = registry
         # MinIO puts its region in target ARNs only when one is configured; try that first.
@@ -123,6 +125,12 @@ class MinIOStorage(ServiceStorage):
             ) from exc
         except ValueError as exc:  # the client's own argument checks, e.g. of bucket names
             raise StorageError(f"{what}: {exc}") from exc
+
+    def buckets(self) -> BucketStorage:
+        """`/system/buckets` on this MinIO (`oscar.storage.minio_buckets`)."""
+        from oscar.storage.minio_buckets import MinIOBuckets
+
+        return MinIOBuckets(self)
 
     def _notification(self, bucket: str, arn: str) -> Any:
         from minio.notificationconfig import NotificationConfig, PrefixFilterRule, QueueConfig

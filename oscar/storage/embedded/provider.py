@@ -26,6 +26,8 @@ from oscar.storage.base import (
     default_store_buckets,
     default_store_paths,
 )
+from oscar.storage.buckets import BucketStorage
+from oscar.storage.embedded.buckets import EmbeddedBuckets
 from oscar.storage.embedded.server import Principal
 from oscar.storage.embedded.store import ObjectInfo, ObjectStore, StoreError
 from oscar.storage.scoped import ACCESS_KEY_PREFIX, service_access, service_keys
@@ -65,6 +67,10 @@ class EmbeddedStorage(ServiceStorage):
         self._services_by_key: dict[str, str] = {}
         self._scanned = float("-inf")
         self._lock = threading.Lock()
+
+    def buckets(self) -> BucketStorage:
+        """`/system/buckets` on this store, URLs presigned for its client-facing endpoint."""
+        return EmbeddedBuckets(self.store, self.credentials)
 
     def principal(self, access_key: str) -> Principal | None:
         """The admin, or the service whose job key `access_key` is (None: no such key).

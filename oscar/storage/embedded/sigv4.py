@@ -86,7 +86,8 @@ def canonical_query(query: list[tuple[str, str]], *, exclude: str | None = None)
     return "&".join(f"{k}={v}" for k, v in pairs)
 
 
-def _signing_key(secret: str, date: str, region: str, service: str) -> bytes:
+def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
+    """SigV4's derived key of `secret` for one day, region and service."""
     key = hmac.new(f"AWS4{secret}".encode(), date.encode(), hashlib.sha256).digest()
     for part in (region, service, "aws4_request"):
         key = hmac.new(key, part.encode(), hashlib.sha256).digest()
@@ -100,7 +101,7 @@ def _parse_time(value: str) -> datetime:
         raise SignatureError("AccessDenied", f"invalid X-Amz-Date {value!r}") from None
 
 
-def _signature(
+def signature(
     key: bytes,
     method: str,
     raw_path: str,
@@ -111,6 +112,7 @@ def _signature(
     amz_date: str,
     scope: str,
 ) -> str:
+    """The SigV4 signature of a request (`raw_path` as sent, `query` already canonical)."""
     canonical_headers = "".join(
         f"{name}:{' '.join(headers.get(name, '').split())}\n" for name in signed
     )
@@ -125,7 +127,7 @@ def _signature(
 
 def _key_for(secret: str, scope: str) -> bytes:
     date, region, service, _ = scope.split("/")
-    return _signing_key(secret, date, region, service)
+    return signing_key(secret, date, region, service)
 
 
 def _scope(credential: str) -> tuple[str, str]:
@@ -175,7 +177,7 @@ def verify(
         raise SignatureError("AccessDenied", "the host header must be signed")
     payload_hash = headers.get("x-amz-content-sha256") or UNSIGNED
     key = _key_for(secret, scope)
-    expected = _signature(
+    expected = signature(
         key,
         method,
         raw_path,
@@ -274,7 +276,7 @@ def _verify_presigned(
     if issued - now > MAX_CLOCK_SKEW:
         raise SignatureError("AccessDenied", "the presigned URL is not valid yet")
     signed = params.get("X-Amz-SignedHeaders", "host").split(";")
-    expected = _signature(
+    expected = signature(
         _key_for(secret, scope),
         method,
         raw_path,

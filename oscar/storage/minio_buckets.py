@@ -1,0 +1,225 @@
+"""`BucketStorage` on an external MinIO, kept as upstream keeps it.
+
+The owner is the bucket tag `owner` (with upstream's `owner_name`); visibility is read from
+what MinIO enforces, never from a tag: an anonymous bucket policy is `public`, the canned
+policy `oscar-<bucket>` is `restricted` (its allowed users are the MinIO users it is attached
+to, so users unknown to MinIO are not listed), neither is `private`. `MinIOStorage` applies
+the same policies to service buckets.
+
+Errors: S3 `NoSuchBucket` becomes `NotFoundError`, `BucketAlreadyOwnedByYou`/`BucketAlreadyExists`/
+`BucketNotEmpty` `ConflictError`, `InvalidBucketName` `BadRequestError`; the rest is translated
+by `MinIOStorage` (`StorageError`, `BackendUnavailableError`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from itertools import islice
+from typing import TYPE_CHECKING, Any
+
+from oscar.errors import BadRequestError, ConflictError, NotFoundError
+from oscar.models.service import DEFAULT_OWNER
+from oscar.models.storage import MinIOProvider
+from oscar.storage.buckets import (
+    BucketInfo,
+    BucketStorage,
+    ObjectEntry,
+    ObjectPage,
+    Visibility,
+    check_existing_bucket_name,
+    check_new_bucket_name,
+)
+
+if TYPE_CHECKING:
+    from oscar.storage.minio import MinIOStorage
+
+# Upstream names the admin "oscar" in the `owner_name` tag.
+ADMIN_OWNER_NAME = "oscar"
+_CONFLICTS = {"BucketAlreadyOwnedByYou", "BucketAlreadyExists", "BucketNotEmpty"}
+
+
+def restricted_policy(bucket: str) -> str:
+    """The canned policy that gives a restricted bucket's users access to it."""
+    return f"oscar-{bucket}"
+
+
+class MinIOBuckets(BucketStorage):
+    """Buckets of the MinIO behind a `MinIOStorage` (its clients, endpoint and error rules)."""
+
+    def __init__(self, storage: MinIOStorage) -> None:
+        self.storage = storage
+
+    @contextmanager
+    def _translated(self, action: str, bucket: str) -> Iterator[None]:
+        from minio.error import S3Error
+
+        with self.storage._translated(action, bucket):
+            try:
+                yield
+            except S3Error as exc:
+                if exc.code == "NoSuchBucket":
+                    raise NotFoundError(f"bucket '{bucket}' not found") from exc
+                if exc.code in _CONFLICTS:
+                    raise ConflictError(f"bucket '{bucket}': {exc.code}: {exc.message}") from exc
+                if exc.code == "InvalidBucketName":
+                    raise BadRequestError(f"bucket '{bucket}': {exc.message}") from exc
+                raise
+
+    @property
+    def _client(self) -> Any:
+        return self.storage._client
+
+    @property
+    def _admin(self) -> Any:
+        return self.storage._admin
+
+    def _require(self, name: str) -> None:
+        check_existing_bucket_name(name)
+        if not self._client.bucket_exists(name):
+            raise NotFoundError(f"bucket '{name}' not found")
+
+    def _is_public(self, name: str) -> bool:
+        from minio.error import S3Error
+
+        try:
+            policy = json.loads(self._client.get_bucket_policy(name))
+        except S3Error as exc:
+            if exc.code == "NoSuchBucketPolicy":
+                return False
+            raise
+        for statement in policy.get("Statement", []):
+            principal = statement.get("Principal")
+            aws = principal.get("AWS") if isinstance(principal, dict) else principal
+            anyone = aws == "*" or (isinstance(aws, list) and "*" in aws)
+            if statement.get("Effect") == "Allow" and anyone:
+                return True
+        return False
+
+    def _restricted_users(self, name: str) -> list[str] | None:
+        """The users of the bucket's canned policy, or None when it has none."""
+        from minio.error import MinioAdminException
+
+        policy = restricted_policy(name)
+        try:
+            self._admin.policy_info(policy)
+        except MinioAdminException as exc:
+            if exc._code == "404":
+                return None
+            raise
+        entities = json.loads(self._admin.get_policy_entities([], [], [policy]))
+        users: list[str] = []
+        for mapping in entities.get("policyMappings") or []:
+            if mapping.get("policy") == policy:
+                users.extend(mapping.get("users") or [])
+        return sorted(users)
+
+    def _drop_restriction(self, name: str) -> None:
+        """Detach the canned policy from its users and remove it (MinIO refuses to remove an
+        attached policy)."""
+        users = self._restricted_users(name)
+        if users is None:
+            return
+        policy = restricted_policy(name)
+        for user in users:
+            self._admin.detach_policy([policy], user=user)
+        self._admin.policy_remove(policy)
+
+    def _info(self, name: str) -> BucketInfo:
+        tags = self._client.get_bucket_tags(name) or {}
+        visibility: Visibility = "private"
+        allowed: list[str] = []
+        if self._is_public(name):
+            visibility = "public"
+        elif (users := self._restricted_users(name)) is not None:
+            visibility, allowed = "restricted", users
+        return BucketInfo(name, str(tags.get("owner") or DEFAULT_OWNER), visibility, allowed)
+
+    def list(self) -> list[BucketInfo]:
+        """Every bucket with its owner tag and the visibility MinIO enforces."""
+        with self._translated("list", "*"):
+            names = sorted(b.name for b in self._client.list_buckets())
+        infos = []
+        for name in names:
+            try:
+                with self._translated("read", name):
+                    infos.append(self._info(name))
+            except NotFoundError:
+                continue  # deleted since listed
+        return infos
+
+    def get(self, name: str) -> BucketInfo:
+        """One bucket."""
+        with self._translated("read", name):
+            self._require(name)
+            return self._info(name)
+
+    def _tag(self, name: str, owner: str) -> None:
+        from minio.commonconfig import Tags
+
+        tags = Tags.new_bucket_tags()
+        for key, value in (self._client.get_bucket_tags(name) or {}).items():
+            tags[key] = value
+        tags["owner"] = owner
+        tags["owner_name"] = ADMIN_OWNER_NAME if owner == DEFAULT_OWNER else owner
+        self._client.set_bucket_tags(name, tags)
+
+    def _set_visibility(self, name: str, visibility: Visibility, users: list[str]) -> None:
+        self._drop_restriction(name)
+        self.storage._apply_visibility(name, visibility, users)
+
+    def create(
+        self, name: str, owner: str, visibility: Visibility, allowed_users: list[str]
+    ) -> None:
+        """Create the bucket, tag its owner and apply its visibility."""
+        check_new_bucket_name(name)
+        with self._translated("create", name):
+            if self._client.bucket_exists(name):
+                raise ConflictError(f"bucket '{name}' already exists")
+            self._client.make_bucket(name)
+            self._tag(name, owner)
+            self._set_visibility(name, visibility, allowed_users)
+
+    def update(
+        self, name: str, owner: str, visibility: Visibility, allowed_users: list[str]
+    ) -> None:
+        """Re-apply visibility; tag the owner only when the bucket has none."""
+        with self._translated("update", name):
+            self._require(name)
+            if not (self._client.get_bucket_tags(name) or {}).get("owner"):
+                self._tag(name, owner)
+            self._set_visibility(name, visibility, allowed_users)
+
+    def delete(self, name: str) -> None:
+        """Delete an empty bucket and its canned policy."""
+        with self._translated("delete", name):
+            self._require(name)
+            self._client.remove_bucket(name)  # BucketNotEmpty while it holds objects
+            self._drop_restriction(name)
+
+    def list_objects(self, name: str, prefix: str, page: str, limit: int) -> ObjectPage:
+        """One page of objects, keys after `page` (MinIO lists in key order)."""
+        with self._translated("list objects of", name):
+            self._require(name)
+            items = self._client.list_objects(
+                name, prefix=prefix or None, recursive=True, start_after=page or None
+            )
+            found = list(islice(items, limit + 1))
+        objects = [
+            ObjectEntry(o.object_name, int(o.size or 0), o.last_modified or datetime.now(UTC))
+            for o in found[:limit]
+        ]
+        truncated = len(found) > limit
+        return ObjectPage(objects, objects[-1].key if truncated else "", truncated)
+
+    def require(self, name: str) -> None:
+        """`NotFoundError` unless the bucket exists."""
+        with self._translated("look up", name):
+            self._require(name)
+
+    @property
+    def endpoint(self) -> MinIOProvider:
+        """The configured MinIO endpoint and the control plane's keys."""
+        return self.storage.provider
