@@ -18,7 +18,12 @@ from starlette.types import ASGIApp
 from oscar import __version__
 from oscar.api import buckets, events, invoke, logs, metrics, services, status, system
 from oscar.api.errors import install_error_handlers
-from oscar.api.middleware import AccessLogMiddleware, BodyLimitMiddleware, TrailingSlashMiddleware
+from oscar.api.middleware import (
+    AccessLogMiddleware,
+    BodyLimitMiddleware,
+    ExecutionLog,
+    TrailingSlashMiddleware,
+)
 from oscar.api.state import AppState
 from oscar.auth.basic import AdminCredentials, ensure_data_dir, load_admin_credentials
 from oscar.cors import S3_EXPOSED, CORSMiddleware, CorsPolicy
@@ -61,7 +66,8 @@ class _Application(FastAPI):
     cors: CorsPolicy
 
     def build_middleware_stack(self) -> ASGIApp:
-        return AccessLogMiddleware(CORSMiddleware(super().build_middleware_stack(), self.cors))
+        inner = CORSMiddleware(super().build_middleware_stack(), self.cors)
+        return AccessLogMiddleware(inner, self.state.oscar.executions)
 
 
 def _kubernetes(settings: Settings) -> Any:
@@ -113,6 +119,7 @@ def create_app(settings: Settings, *, admin: AdminCredentials | None = None) -> 
         services=ServiceManager(registry, storage, dispatcher, job_store, knative),
         storage=storage,
         sync_runner=sync_runner if isinstance(sync_runner, SyncRunner) else None,
+        executions=ExecutionLog(settings.execution_log_size),
         kube=kube,
     )
 

@@ -58,6 +58,12 @@ class Settings(BaseSettings):
         description="Largest request body accepted, in bytes; larger ones get 413 "
         "(OSCAR_MAX_BODY_BYTES).",
     )
+    execution_log_size: int = Field(
+        1000,
+        ge=0,
+        description="`/job` and `/run` calls kept in memory for `GET /system/logs`, the newest "
+        "ones; emptied on restart (OSCAR_EXECUTION_LOG_SIZE; 0: none kept).",
+    )
 
     # --- Deployment ------------------------------------------------------------------------------
     executor: Literal["local", "kubernetes"] = Field(

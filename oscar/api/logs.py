@@ -1,4 +1,5 @@
-"""Job status and logs: `/system/logs/{name}[/{job}]`, paginated as upstream."""
+"""Job status and logs: `/system/logs/{name}[/{job}]`, paginated as upstream, and the execution
+log of `/job` and `/run` calls, `GET /system/logs`."""
 
 from __future__ import annotations
 
@@ -34,6 +35,20 @@ def _summary(job: Job) -> dict[str, Any]:
         "exit_code": job.exit_code,
         "reason": job.reason,
     }
+
+
+@router.get("", summary="The execution log of /job and /run calls")
+def execution_logs(
+    state: State,
+    _: AdminPrincipal,
+    timestamps: Annotated[str | None, Query(description="accepted and ignored")] = None,
+    previous: Annotated[str | None, Query(description="accepted and ignored")] = None,
+) -> dict[str, list[dict[str, Any]]]:
+    """Upstream's `{"logs": [{timestamp, status, latency, client_ip, method, path, user, raw}]}`:
+    the last `/job` and `/run` calls (OSCAR_EXECUTION_LOG_SIZE of them), oldest first, kept in
+    memory since the server started. Upstream reads them from its manager pod's log, whose
+    `timestamps` and `previous` options change nothing here."""
+    return {"logs": state.executions.entries()}
 
 
 @router.get("/{name}", summary="List a service's jobs")

@@ -1,20 +1,25 @@
-"""Usage metrics from the job records: `GET /system/metrics` in upstream's summary shape
-(`pkg/types/metrics.go`, plus a per-service breakdown) and a Prometheus `/metrics`.
+"""Usage metrics from the job records, in upstream's shapes (`pkg/types/metrics.go`):
+`GET /system/metrics` (summary, plus a per-service breakdown of jobs), `/system/metrics/breakdown`
+(by service, user or country; JSON or CSV), `/system/metrics/{service}` (one or every
+per-service metric) and a Prometheus `/metrics`.
 
 Upstream aggregates Prometheus and Loki; here the job records are the source, so what they do
-not hold is reported as such in `sources` (synchronous calls are not recorded, there are no
-per-user or per-country request logs) rather than invented.
+not hold is reported as such in `sources` (synchronous calls, exposed services' requests, GPU
+use, users and countries are not recorded) and counted 0 rather than invented.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import statistics
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from fastapi import APIRouter, Query
-from fastapi.responses import PlainTextResponse
+from fastapi import APIRouter, Query, Response
+from fastapi.responses import JSONResponse, PlainTextResponse
 
 from oscar.api.deps import AdminPrincipal, State
 from oscar.api.state import AppState
@@ -26,9 +31,42 @@ router = APIRouter(tags=["metrics"])
 DEFAULT_WINDOW = timedelta(hours=24)
 _SOURCES = [
     {"name": "job-records", "status": "ok", "notes": "asynchronous jobs of every backend"},
-    {"name": "sync-requests", "status": "unavailable", "notes": "/run calls are not recorded"},
+    {"name": "sync-requests", "status": "unavailable", "notes": "/run calls leave no record"},
     {"name": "users", "status": "unavailable", "notes": "no per-user or per-country logs"},
 ]
+_JOB_RECORDS, _SYNC, _USERS = _SOURCES
+_EXPOSED = {
+    "name": "exposed-requests",
+    "status": "unavailable",
+    "notes": "requests to exposed services are not recorded",
+}
+_GPU = {"name": "gpu-usage", "status": "unavailable", "notes": "GPU use is not measured"}
+# Per-service metrics, in upstream's order, with their unit and the source they come from.
+SERVICE_METRICS: dict[str, tuple[str, dict[str, str]]] = {
+    "cpu-hours": ("hours", _JOB_RECORDS),
+    "gpu-hours": ("hours", _GPU),
+    "requests-sync-per-service": ("", _SYNC),
+    "requests-async-per-service": ("", _JOB_RECORDS),
+    "requests-exposed-per-service": ("", _EXPOSED),
+    "users-per-service": ("", _USERS),
+}
+# Upstream's other metric keys: valid names, but not values of one service (400, as upstream).
+CLUSTER_METRICS = ("services-count", "requests-per-user", "countries-count", "countries-list")
+GROUP_BY = ("service", "user", "country")
+_CSV_HEADERS = {
+    "service": [
+        "key",
+        "membership",
+        "requests_count_total",
+        "requests_count_sync",
+        "requests_count_async",
+        "requests_count_exposed",
+        "unique_users_count",
+        "countries",
+    ],
+    "user": ["key", "membership", "executions_count", "countries"],
+    "country": ["key", "membership", "executions_count", "unique_users_count", "countries"],
+}
 
 
 def _time(value: str | None, what: str, default: datetime) -> datetime:
@@ -41,6 +79,15 @@ def _time(value: str | None, what: str, default: datetime) -> datetime:
     if parsed.tzinfo is None:
         raise BadRequestError(f"{what} must carry a time zone (e.g. 2026-12-01T00:00:00Z)")
     return parsed
+
+
+def _range(start: str | None, end: str | None) -> tuple[datetime, datetime]:
+    """`[start, end)` from the query, by default the 24 h before now; 400 naming the bad one."""
+    until = _time(end, "end", utcnow())
+    since = _time(start, "start", until - DEFAULT_WINDOW)
+    if since >= until:
+        raise BadRequestError("start must be before end")
+    return since, until
 
 
 def _jobs(state: AppState) -> Iterator[tuple[str, float, Job]]:
@@ -92,7 +139,9 @@ def summary(state: AppState, start: datetime, end: datetime) -> dict[str, Any]:
         "end": end.isoformat(),
         "totals": {
             "services_count_active": sum(1 for e in services if sum(e["jobs"].values())),
-            "services_count_total": len(services),
+            # Every registered service, with jobs or not (upstream counts those seen in its
+            # request logs; a service nobody called is still one of the cluster's).
+            "services_count_total": len(state.registry.list()),
             "cpu_hours_total": cpu_seconds / 3600,
             "gpu_hours_total": 0.0,
             "requests_count_total": requests,
@@ -118,11 +167,155 @@ def metrics_summary(
 ) -> dict[str, Any]:
     """Upstream's metrics summary (`totals`, `sources`) from the job records, plus `services`:
     jobs per status and run durations (median, p95) of each service."""
-    until = _time(end, "end", utcnow())
-    since = _time(start, "start", until - DEFAULT_WINDOW)
-    if since >= until:
-        raise BadRequestError("start must be before end")
-    return summary(state, since, until)
+    return summary(state, *_range(start, end))
+
+
+@dataclass
+class _Usage:
+    """What the job records say about one service over a time range."""
+
+    jobs: int = 0
+    cpu_seconds: float = 0.0
+
+
+def _usage(jobs: Iterable[tuple[float, Job]], start: datetime, end: datetime) -> _Usage:
+    """Jobs created in [start, end) and their cpu-seconds (run time x the service's cores)."""
+    usage = _Usage()
+    for cores, job in jobs:
+        if start <= job.created < end:
+            usage.jobs += 1
+            if (seconds := _duration(job)) is not None:
+                usage.cpu_seconds += seconds * cores
+    return usage
+
+
+def _service_items(state: AppState, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    by_service: dict[str, list[tuple[float, Job]]] = {}
+    for name, cores, job in _jobs(state):
+        by_service.setdefault(name, []).append((cores, job))
+    items = []
+    for name in sorted(by_service):
+        usage = _usage(by_service[name], start, end)
+        if usage.jobs:  # as upstream: only services with requests in the range
+            items.append(
+                {
+                    "key": name,
+                    "requests_count_total": usage.jobs,
+                    "requests_count_sync": 0,
+                    "requests_count_async": usage.jobs,
+                    "requests_count_exposed": 0,
+                    "unique_users_count": 0,
+                    "countries": [],
+                }
+            )
+    return items
+
+
+def _csv(group_by: str, items: list[dict[str, Any]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    header = _CSV_HEADERS[group_by]
+    writer.writerow(header)
+    for item in items:
+        countries = "|".join(f"{c['country']}:{c['request_count']}" for c in item["countries"])
+        row = {**item, "membership": item.get("membership", ""), "countries": countries}
+        writer.writerow([row.get(column, 0) for column in header])
+    return buffer.getvalue()
+
+
+def _flag(value: str | None, what: str) -> bool:
+    text = (value or "false").strip().lower()
+    if text not in ("true", "false", "1", "0"):
+        raise BadRequestError(f"{what} must be true or false, not {value!r}")
+    return text in ("true", "1")
+
+
+@router.get("/system/metrics/breakdown", summary="Requests grouped by service, user or country")
+def metrics_breakdown(
+    state: State,
+    _: AdminPrincipal,
+    group_by: str | None = Query(None, description="service, user or country"),
+    include_users: str | None = Query(None, description="list each service's users (JSON)"),
+    output: str = Query("json", alias="format", description="json or csv"),
+    start: str | None = Query(None, description="RFC 3339; default end - 24 h"),
+    end: str | None = Query(None, description="RFC 3339; default now"),
+) -> Response:
+    """Upstream's breakdown (`start`, `end`, `group_by`, `items`). By service, each item counts
+    the jobs created in the range as asynchronous requests; synchronous and exposed requests,
+    users and countries are not recorded here and count 0 (so by user or country there are no
+    items)."""
+    since, until = _range(start, end)
+    if not group_by or not group_by.strip():
+        raise BadRequestError("group_by is required: service, user or country")
+    key = group_by.strip().lower()
+    if key not in GROUP_BY:
+        raise BadRequestError(f"group_by must be service, user or country, not {group_by!r}")
+    kind = output.strip().lower()
+    if kind not in ("json", "csv"):
+        raise BadRequestError(f"format must be json or csv, not {output!r}")
+    users = _flag(include_users, "include_users")
+    if kind == "csv" and key == "service" and users:
+        raise BadRequestError("include_users is not supported with format=csv")
+    items = _service_items(state, since, until) if key == "service" else []
+    if users:
+        for item in items:
+            item["users"] = []
+    if kind == "csv":
+        return Response(_csv(key, items), media_type="text/csv")
+    body = {"start": since.isoformat(), "end": until.isoformat(), "group_by": key, "items": items}
+    return JSONResponse(body)
+
+
+def _metric_value(metric: str, usage: _Usage) -> dict[str, Any]:
+    unit, source = SERVICE_METRICS[metric]
+    value = 0.0
+    if metric == "cpu-hours":
+        value = usage.cpu_seconds / 3600
+    elif metric == "requests-async-per-service":
+        value = float(usage.jobs)
+    entry: dict[str, Any] = {"metric": metric, "value": value}
+    if unit:
+        entry["unit"] = unit
+    entry["sources"] = [source]
+    return entry
+
+
+@router.get("/system/metrics/{service_name}", summary="One or every metric of a service")
+def service_metrics(
+    service_name: str,
+    state: State,
+    _: AdminPrincipal,
+    metric: str | None = Query(None, description="a metric key; all of them when omitted"),
+    start: str | None = Query(None, description="RFC 3339; default end - 24 h"),
+    end: str | None = Query(None, description="RFC 3339; default now"),
+) -> dict[str, Any]:
+    """Without `metric`, upstream's `{service_name, start, end, metrics: [...]}` with every
+    per-service metric; with it, `{service_id, metric, start, end, value, unit, sources}`.
+    cpu-hours and asynchronous requests come from the jobs created in the range; the others are
+    not recorded here and are 0 (their `sources` say so)."""
+    service = state.registry.get(service_name)  # 404 for an unknown service
+    since, until = _range(start, end)
+    if metric is not None and metric not in SERVICE_METRICS:
+        if metric in CLUSTER_METRICS:
+            raise BadRequestError(f"metric {metric!r} is not a per-service metric")
+        raise BadRequestError(f"metric must be one of {', '.join(SERVICE_METRICS)}, not {metric!r}")
+    cores = float(parse_quantity(service.cpu))
+    usage = _usage(((cores, j) for j in state.job_store.summaries(service.name)), since, until)
+    if metric is None:
+        return {
+            "service_name": service.name,
+            "start": since.isoformat(),
+            "end": until.isoformat(),
+            "metrics": [_metric_value(key, usage) for key in SERVICE_METRICS],
+        }
+    value = _metric_value(metric, usage)
+    return {
+        "service_id": service.name,
+        "metric": metric,
+        "start": since.isoformat(),
+        "end": until.isoformat(),
+        **{k: v for k, v in value.items() if k != "metric"},
+    }
 
 
 def _label(value: str) -> str:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
 
+from oscar.api.middleware import ExecutionLog
 from oscar.auth.basic import AdminCredentials
 from oscar.executors.base import SyncRunner
 from oscar.jobs.dispatcher import Dispatcher
@@ -24,7 +25,8 @@ if TYPE_CHECKING:
 class AppState:
     """Per-application state: settings, the admin identity, the default store's credentials,
     the registry, job records, the dispatcher, service management, storage, and the runner of
-    synchronous calls (None when no backend can answer synchronously)."""
+    synchronous calls (None when no backend can answer synchronously), and the execution log of
+    `/job` and `/run` calls."""
 
     settings: Settings
     registry: Registry
@@ -35,6 +37,7 @@ class AppState:
     services: ServiceManager
     storage: ServiceStorage
     sync_runner: SyncRunner | None = None
+    executions: ExecutionLog = field(default_factory=lambda: ExecutionLog(0))
     kube: Any = None  # the Kubernetes API client, when a backend uses one
 
 
