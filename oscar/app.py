@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 from oscar import __version__
-from oscar.api import buckets, events, invoke, logs, metrics, services, status, system
+from oscar.api import buckets, deployment, events, invoke, logs, metrics, services, status, system
 from oscar.api.errors import install_error_handlers
 from oscar.api.middleware import (
     AccessLogMiddleware,
@@ -156,6 +156,7 @@ def create_app(settings: Settings, *, admin: AdminCredentials | None = None) -> 
     app.include_router(status.router)
     app.include_router(metrics.router)
     app.include_router(services.router)
+    app.include_router(deployment.router)
     app.include_router(invoke.router)
     app.include_router(logs.router)
     app.include_router(buckets.router)

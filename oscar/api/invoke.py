@@ -164,12 +164,14 @@ async def run_service(name: str, request: Request, state: State, _: ServicePrinc
     settings = state.settings
     async with state.dispatcher.sync_slot(runner.backend, settings.sync_queue_wait):
         try:
-            result: SyncResult = await _while_connected(
-                request, runner.run_sync(service, body, settings.sync_timeout)
-            )
+            with state.sync_activity.running(name):
+                result: SyncResult = await _while_connected(
+                    request, runner.run_sync(service, body, settings.sync_timeout)
+                )
         except _ClientGoneError:
             log.info("sync run cancelled: the client disconnected", extra={"service": name})
             return Response(status_code=499)
+    state.sync_activity.finished(name, result.exit_code, result.log)
     if result.exit_code != 0:
         log.info("sync run failed", extra={"service": name, "exit_code": result.exit_code})
         return PlainTextResponse(failure_message(result.exit_code, result.log), status_code=502)

@@ -14,9 +14,12 @@ from typing import Annotated, Any
 
 import yaml
 from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi.responses import JSONResponse
+from pydantic import TypeAdapter
 
 from oscar.api.deps import AdminPrincipal, ServicePrincipal, State
 from oscar.auth.principal import Principal
+from oscar.deployment import deployment_status
 from oscar.errors import BadRequestError, ForbiddenError
 from oscar.models.service import Service
 from oscar.models.storage import MinIOProvider
@@ -25,6 +28,7 @@ from oscar.models.validation import parse_service
 router = APIRouter(prefix="/system/services", tags=["services"])
 
 HIDDEN = "hidden"
+_SERVICE_JSON = TypeAdapter(Service)
 _SERVICE_BODY = {
     "requestBody": {
         "required": True,
@@ -149,9 +153,26 @@ def create_service(document: Document, state: State, principal: AdminPrincipal) 
 
 
 @router.get("", response_model=list[Service], summary="List services")
-def list_services(state: State, _: AdminPrincipal) -> list[Service]:
-    """Every service, secrets blanked."""
-    return [public_view(s, state.default_store) for s in state.registry.list()]
+def list_services(
+    state: State, _: AdminPrincipal, include: str = ""
+) -> list[Service] | JSONResponse:
+    """Every service, secrets blanked. `include=deployment` (comma-separated expansions, as
+    upstream) adds each service's runtime state as `deployment`."""
+    views = [public_view(s, state.default_store) for s in state.registry.list()]
+    if "deployment" not in (part.strip() for part in include.split(",")):
+        return views
+    runner, activity = state.sync_runner, state.sync_activity
+    return JSONResponse(
+        [
+            {
+                **_SERVICE_JSON.dump_python(view, mode="json", by_alias=True),
+                "deployment": deployment_status(view, runner, activity)
+                .summary()
+                .model_dump(mode="json", exclude_none=True),
+            }
+            for view in views
+        ]
+    )
 
 
 @router.get("/{name}", response_model=Service, summary="Read a service (includes its token)")
@@ -188,6 +209,7 @@ def update_service(document: Document, state: State, principal: AdminPrincipal) 
 def delete_service(name: str, state: State, principal: AdminPrincipal) -> Response:
     """Remove a service with its buckets, Knative service and jobs."""
     state.services.delete(name, authorize=partial(_check_owner, principal))
+    state.sync_activity.forget(name)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -9,6 +9,7 @@ from fastapi import Request
 
 from oscar.api.middleware import ExecutionLog
 from oscar.auth.basic import AdminCredentials
+from oscar.deployment import SyncActivity
 from oscar.executors.base import SyncRunner
 from oscar.jobs.dispatcher import Dispatcher
 from oscar.jobs.store import JobStore
@@ -25,8 +26,8 @@ if TYPE_CHECKING:
 class AppState:
     """Per-application state: settings, the admin identity, the default store's credentials,
     the registry, job records, the dispatcher, service management, storage, and the runner of
-    synchronous calls (None when no backend can answer synchronously), and the execution log of
-    `/job` and `/run` calls."""
+    synchronous calls (None when no backend can answer synchronously) with what those calls did,
+    and the execution log of `/job` and `/run` calls."""
 
     settings: Settings
     registry: Registry
@@ -37,6 +38,7 @@ class AppState:
     services: ServiceManager
     storage: ServiceStorage
     sync_runner: SyncRunner | None = None
+    sync_activity: SyncActivity = field(default_factory=SyncActivity)
     executions: ExecutionLog = field(default_factory=lambda: ExecutionLog(0))
     kube: Any = None  # the Kubernetes API client, when a backend uses one
 

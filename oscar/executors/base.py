@@ -15,6 +15,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
+from oscar.models.deployment import DeploymentLogEntry, DeploymentStatus, ResourceKind
 from oscar.models.job import Job, JobStatus
 from oscar.models.service import Service
 
@@ -118,7 +119,22 @@ class SyncRunner(ABC):
 
     #: The executor whose concurrency limit synchronous runs share ('' = not shared).
     backend: str = ""
+    #: What runs each call, reported as `resource_kind` by `/deployment` when there is no
+    #: standing runtime (upstream's kinds name standing ones only).
+    call_kind: ResourceKind = "local_process"
 
     @abstractmethod
     async def run_sync(self, service: Service, body: bytes, timeout: float) -> SyncResult:
         """Run the service on `body`; cancelling the call stops the run."""
+
+    def runtime_status(self, service: Service) -> DeploymentStatus | None:
+        """The state of a standing runtime serving the service (blocking), or None when every
+        call starts its own (the default)."""
+        return None
+
+    def runtime_logs(
+        self, service: Service, tail: int, timestamps: bool
+    ) -> list[DeploymentLogEntry] | None:
+        """The last `tail` lines of a standing runtime's log (blocking), or None when every
+        call starts its own (the default: the calls' own logs are shown)."""
+        return None

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from oscar.errors import BackendTimeoutError, BackendUnavailableError
+from oscar.errors import BackendTimeoutError, BackendUnavailableError, OscarError
 from oscar.executors import kube
 from oscar.executors.base import SyncResult, SyncRunner
 from oscar.executors.kubernetes_job import (
@@ -26,6 +26,7 @@ from oscar.executors.kubernetes_job import (
     SUPERVISOR_DIR,
     service_env,
 )
+from oscar.models.deployment import DeploymentLogEntry, DeploymentState, DeploymentStatus
 from oscar.models.service import Service
 from oscar.models.storage import MinIOProvider
 from oscar.storage.scoped import job_store
@@ -165,3 +166,103 @@ class KnativeBackend(SyncRunner):
         text = answer.content.decode("utf-8", errors="replace")
         log = f"the Knative Service answered HTTP {answer.status_code}\n{text}"
         return SyncResult(1, answer.content, log)
+
+    # --- the standing runtime: the ksvc and its pods ---------------------------------------
+    def _pods(self, name: str) -> list[Any]:
+        from kubernetes import client
+
+        core = client.CoreV1Api(self._api)
+        return kube.call(
+            "list",
+            f"pods of Knative Service {self.namespace}/{name}",
+            core.list_namespaced_pod,
+            self.namespace,
+            label_selector=f"{GROUP}/service={name}",
+        ).items
+
+    def runtime_status(self, service: Service) -> DeploymentStatus:
+        """The ksvc's Ready condition and its pods (upstream's `knative_service` status)."""
+        name = service.name
+        try:
+            ksvc = self._call("read", name, self._custom.get_namespaced_custom_object, name)
+        except kube.NotFoundError:
+            return DeploymentStatus(
+                service_name=name,
+                namespace=self.namespace,
+                state="unavailable",
+                reason=f"The Knative Service {name} does not exist.",
+                resource_kind="unavailable",
+            )
+        pods = [p for p in self._pods(name) if p.metadata.deletion_timestamp is None]
+        affected = sum(1 for p in pods if not _pod_ready(p))
+        conditions = {c.get("type"): c for c in (ksvc.get("status") or {}).get("conditions", [])}
+        ready = conditions.get("Ready")
+        state: DeploymentState = "pending"
+        if ready is not None and ready.get("status") == "True":
+            state, affected = "ready", 0
+        elif ready is not None and ready.get("status") == "False":
+            state = "degraded" if pods and affected < len(pods) else "failed"
+        return DeploymentStatus(
+            service_name=name,
+            namespace=self.namespace,
+            state=state,
+            reason=_unmet_condition(conditions) or _STATE_REASONS[state],
+            last_transition_time=(ready or {}).get("lastTransitionTime"),
+            active_instances=len(pods),
+            affected_instances=affected,
+            resource_kind="knative_service",
+        )
+
+    def runtime_logs(
+        self, service: Service, tail: int, timestamps: bool
+    ) -> list[DeploymentLogEntry]:
+        """The last `tail` lines of the user container of each of the ksvc's pods; a pod whose
+        log the cluster cannot give (not started yet, node gone) contributes nothing."""
+        from kubernetes import client
+
+        core = client.CoreV1Api(self._api)
+        entries: list[DeploymentLogEntry] = []
+        for pod in self._pods(service.name):
+            try:
+                text = kube.call(
+                    "read",
+                    f"log of pod {self.namespace}/{pod.metadata.name}",
+                    core.read_namespaced_pod_log,
+                    pod.metadata.name,
+                    self.namespace,
+                    container=CONTAINER_NAME,
+                    tail_lines=tail,
+                    timestamps=timestamps,
+                )
+            except OscarError:
+                continue
+            for line in str(text).splitlines():
+                stamp, _, message = line.partition(" ") if timestamps else ("", "", line)
+                entries.append(DeploymentLogEntry(timestamp=stamp or None, message=message))
+        entries.sort(key=lambda e: e.timestamp or "")
+        return entries[-tail:] if tail > 0 else []
+
+
+_STATE_REASONS: dict[str, str] = {
+    "ready": "Runtime service is ready.",
+    "pending": "Runtime service is still reconciling.",
+    "failed": "Runtime service is not ready.",
+    "degraded": "Some instances of the runtime service are not ready.",
+}
+
+
+def _unmet_condition(conditions: dict[str, dict[str, Any]]) -> str:
+    """What Knative says is wrong: the first unmet condition's message (or reason), the
+    configuration's before the route's, as upstream picks it."""
+    for key in ("ConfigurationsReady", "RoutesReady", "Ready"):
+        condition = conditions.get(key) or {}
+        if condition.get("status") != "True" and (
+            condition.get("message") or condition.get("reason")
+        ):
+            return str(condition.get("message") or condition.get("reason"))
+    return ""
+
+
+def _pod_ready(pod: Any) -> bool:
+    conditions = (pod.status and pod.status.conditions) or []
+    return any(c.type == "Ready" and c.status == "True" for c in conditions)

@@ -51,6 +51,7 @@ class KubernetesExecutor(Executor, SyncRunner):
 
     name = "kubernetes"
     backend = "kubernetes"
+    call_kind = "kubernetes_job"
     poll_interval = 1.0
     default_concurrency = 500
 

@@ -179,3 +179,74 @@ def test_run_sync_answers_and_fails_like_the_watchdog(
     backend.delete(service.name)
     backend.delete(service.name)  # absent is fine
     assert custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)["items"] == []
+
+
+def _pod(namespace: str, ksvc: str, index: int) -> dict[str, Any]:
+    """A pod of the ksvc that no node will take (its status is set by the test, as the
+    kubelet would)."""
+    return {
+        "metadata": {
+            "name": f"{ksvc}-{index}",
+            "namespace": namespace,
+            "labels": {f"{GROUP}/service": ksvc},
+        },
+        "spec": {
+            "nodeSelector": {"oscar.test/nowhere": "true"},
+            "containers": [{"name": "user-container", "image": "alpine"}],
+        },
+    }
+
+
+def _set_ready(core: Any, namespace: str, pod: str, ready: bool) -> None:
+    condition = {"type": "Ready", "status": "True" if ready else "False"}
+    core.patch_namespaced_pod_status(pod, namespace, {"status": {"conditions": [condition]}})
+
+
+def test_runtime_status_follows_the_ksvc_and_its_pods(kubernetes: KubernetesCluster) -> None:
+    """`/deployment` on Knative: the ksvc's Ready condition decides ready/failed/pending, its
+    pods the instances; a missing ksvc is `unavailable`."""
+    api = kubernetes.api_client()
+    core = client.CoreV1Api(api)
+    namespace = f"kn-{uuid.uuid4().hex[:6]}"
+    core.create_namespace({"metadata": {"name": namespace}})
+    custom = _install_ksvc_crd(api, namespace)
+    backend = KnativeBackend(api, namespace)
+    service = parse_service(minimal_service(f"kn-{uuid.uuid4().hex[:6]}", token="k" * 64))
+
+    missing = backend.runtime_status(service)
+    assert missing.state == "unavailable" and missing.resource_kind == "unavailable"
+    backend.apply(service)
+    pending = backend.runtime_status(service)
+    assert (pending.state, pending.active_instances) == ("pending", 0)
+    assert pending.resource_kind == "knative_service" and pending.namespace == namespace
+
+    def conditions(ready: str, message: str = "") -> None:
+        entry = {"type": "Ready", "status": ready, "lastTransitionTime": "2026-12-02T01:00:00Z"}
+        config = {"type": "ConfigurationsReady", "status": ready, "message": message}
+        status = {"status": {"conditions": [entry, config]}}
+        custom.patch_namespaced_custom_object_status(
+            GROUP, VERSION, namespace, PLURAL, service.name, status
+        )
+
+    conditions("False", "Revision failed: image pull back-off")
+    failed = backend.runtime_status(service)
+    assert failed.state == "failed" and failed.reason == "Revision failed: image pull back-off"
+    assert failed.last_transition_time == "2026-12-02T01:00:00Z"
+
+    for index in (0, 1):
+        core.create_namespaced_pod(namespace, _pod(namespace, service.name, index))
+    _set_ready(core, namespace, f"{service.name}-0", True)
+    _set_ready(core, namespace, f"{service.name}-1", False)
+    degraded = backend.runtime_status(service)
+    assert (degraded.state, degraded.active_instances, degraded.affected_instances) == (
+        "degraded",
+        2,
+        1,
+    )
+
+    conditions("True")
+    ready = backend.runtime_status(service)
+    assert (ready.state, ready.active_instances, ready.affected_instances) == ("ready", 2, 0)
+    assert ready.reason == "Runtime service is ready."
+    # No kubelet serves these pods' logs: nothing to show, and no error.
+    assert backend.runtime_logs(service, 10, False) == []
