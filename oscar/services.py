@@ -12,6 +12,8 @@ What the manager decides (the routes only parse, authenticate and call it):
 - update: the token and owner of the stored definition are kept, and a secret sent with an
   empty value keeps its stored value (so a definition read back with blanked secrets can be
   sent again unchanged);
+- the image: when `allowed_image_repositories` is set, a service's image must start with one
+  of them (upstream tests "contains"; a prefix cannot be met by `evil.example/ghcr.io/...`);
 - who may change a service is the caller's business: `update` and `delete` take an `authorize`
   callback, run on the stored record the change applies to, before anything is changed.
 
@@ -26,6 +28,7 @@ from collections.abc import Callable
 from functools import partial
 
 from oscar.auth.tokens import new_service_token
+from oscar.errors import FieldError, InvalidServiceError
 from oscar.executors.knative import KnativeBackend
 from oscar.jobs.dispatcher import Dispatcher
 from oscar.jobs.store import JobStore
@@ -34,6 +37,9 @@ from oscar.registry.base import Registry
 from oscar.storage.base import ServiceStorage
 
 log = logging.getLogger("oscar.services")
+
+#: The registry setting of the image prefixes services may use (upstream's key).
+ALLOWED_IMAGE_REPOSITORIES = "allowed_image_repositories"
 
 Authorize = Callable[[Service], None]
 """Raises (e.g. `ForbiddenError`) when the caller may not change the stored service given."""
@@ -97,6 +103,31 @@ class ServiceManager:
         # are rewritten from the whole registry). Service changes are rare admin requests.
         self._lock = threading.Lock()
 
+    # --- the images services may use (`PUT /system/config`) -------------------------------
+    def allowed_image_repositories(self) -> list[str]:
+        """The image prefixes services may use; empty: any image."""
+        return list(self.registry.read_setting(ALLOWED_IMAGE_REPOSITORIES) or [])
+
+    def set_allowed_image_repositories(self, prefixes: list[str]) -> list[str]:
+        """Replace the list (existing services are not checked again, as upstream)."""
+        with self._lock:
+            self.registry.write_setting(ALLOWED_IMAGE_REPOSITORIES, prefixes)
+        log.info("allowed image repositories set", extra={"count": len(prefixes)})
+        return prefixes
+
+    def _check_image(self, service: Service) -> None:
+        prefixes = self.allowed_image_repositories()
+        if prefixes and not any(service.image.startswith(p) for p in prefixes):
+            raise InvalidServiceError(
+                [
+                    FieldError(
+                        "image",
+                        f"{service.image!r} is not from an allowed repository "
+                        f"({', '.join(prefixes)}; see GET /system/config)",
+                    )
+                ]
+            )
+
     def create(self, service: Service) -> Service:
         """Register a new service (given token replaced, owner as given) and set it up.
 
@@ -107,6 +138,7 @@ class ServiceManager:
         stored.token = new_service_token()
         name = stored.name
         with self._lock:
+            self._check_image(stored)
             self.registry.create(stored)  # refused: nothing was done, nothing to undo
             undo = _Undo(f"creating service '{name}'")
             undo.add("delete its registry record", partial(self.registry.delete, name))
@@ -143,6 +175,7 @@ class ServiceManager:
             existing = self.registry.get(name)
             if authorize is not None:
                 authorize(existing)
+            self._check_image(service)
             stored = _stored_form(service)
             stored.token = existing.token
             stored.owner = existing.owner

@@ -1,12 +1,13 @@
-"""Cluster-level routes: health, info and config."""
+"""Cluster-level routes: health, info and config (read, and the image repositories set)."""
 
 from __future__ import annotations
 
 import platform
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
+from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from oscar import __version__
 from oscar.api.deps import AdminPrincipal, State
@@ -69,5 +70,24 @@ def config(state: State, _: AdminPrincipal) -> dict[str, Any]:
         **cluster,
         "config": cluster,
         "minio_provider": state.default_store.model_dump(),
-        "allowed_image_repositories": [],
+        "allowed_image_repositories": state.services.allowed_image_repositories(),
     }
+
+
+class ConfigUpdate(BaseModel):
+    """`PUT /system/config`: upstream's `ConfigForUser`, of which only the image prefixes can
+    be changed (`config` and `minio_provider` are read-only and ignored, as upstream)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    allowed_image_repositories: list[Annotated[str, StringConstraints(min_length=1)]] | None = None
+
+
+@router.put("/system/config", summary="Set the image repositories services may use")
+def update_config(update: ConfigUpdate, state: State, _: AdminPrincipal) -> list[str]:
+    """Store `allowed_image_repositories` (durably, in the registry) and answer the list, as
+    upstream. New and updated services must then use an image starting with one of them; an
+    empty list or none allows any image."""
+    return state.services.set_allowed_image_repositories(
+        list(dict.fromkeys(update.allowed_image_repositories or []))
+    )

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import Any
 
 from oscar.models.service import Service
 
 
 class Registry(ABC):
-    """Durable store of service definitions, keyed by service name.
+    """Durable store of service definitions, keyed by service name, and of the few cluster
+    settings the API changes.
 
     Implementations raise `ServiceExistsError` on duplicate creates and `ServiceNotFoundError`
     when a named service is missing. Methods block; callers run them off the event loop.
@@ -33,6 +35,14 @@ class Registry(ABC):
     @abstractmethod
     def delete(self, name: str) -> None:
         """Remove the service named `name`."""
+
+    @abstractmethod
+    def read_setting(self, key: str) -> Any:
+        """A cluster setting changed through the API (`PUT /system/config`); None when unset."""
+
+    @abstractmethod
+    def write_setting(self, key: str, value: Any) -> None:
+        """Store a cluster setting (a JSON value), durably as the services."""
 
     def close(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing open
         """Release resources; the registry is not used afterwards."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import json
 from typing import Any
 
 import yaml
@@ -23,6 +24,9 @@ from oscar.registry.base import Registry
 SERVICE_LABEL = "oscar_service"
 SCRIPT_KEY = "script.sh"
 CONFIG_KEY = "function_config.yaml"
+#: The ConfigMap of cluster settings, named as upstream's (`ADDITIONAL_CONFIG_PATH`); no
+#: service can take the name (service names have no dots).
+SETTINGS_CONFIG_MAP = "config.yaml"
 
 
 class KubernetesRegistry(Registry):
@@ -198,4 +202,40 @@ class KubernetesRegistry(Registry):
                 self._core.delete_namespaced_secret,
                 name,
                 self.namespace,
+            )
+
+    def _settings(self) -> Any | None:
+        try:
+            return self._call(
+                "read",
+                f"ConfigMap {SETTINGS_CONFIG_MAP}",
+                self._core.read_namespaced_config_map,
+                SETTINGS_CONFIG_MAP,
+                self.namespace,
+            )
+        except kube.NotFoundError:
+            return None
+
+    def read_setting(self, key: str) -> Any:
+        """A key of the `config.yaml` ConfigMap, JSON-decoded (upstream's encoding)."""
+        config_map = self._settings()
+        raw = ((config_map and config_map.data) or {}).get(key)
+        return None if raw is None else json.loads(raw)
+
+    def write_setting(self, key: str, value: Any) -> None:
+        """Create the `config.yaml` ConfigMap, or patch its key."""
+        what = f"ConfigMap {SETTINGS_CONFIG_MAP}"
+        body = {"metadata": {"name": SETTINGS_CONFIG_MAP}, "data": {key: json.dumps(value)}}
+        try:
+            self._call(
+                "create", what, self._core.create_namespaced_config_map, self.namespace, body
+            )
+        except kube.ConflictError:
+            self._call(
+                "patch",
+                what,
+                self._core.patch_namespaced_config_map,
+                SETTINGS_CONFIG_MAP,
+                self.namespace,
+                body,
             )

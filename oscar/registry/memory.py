@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import threading
+from typing import Any
 
 from oscar.errors import ServiceExistsError, ServiceNotFoundError
 from oscar.models.service import Service
@@ -14,6 +16,7 @@ class MemoryRegistry(Registry):
 
     def __init__(self) -> None:
         self._services: dict[str, Service] = {}
+        self._settings: dict[str, Any] = {}
         self._lock = threading.Lock()
 
     def create(self, service: Service) -> None:
@@ -42,3 +45,11 @@ class MemoryRegistry(Registry):
         with self._lock:
             if self._services.pop(name, None) is None:
                 raise ServiceNotFoundError(name)
+
+    def read_setting(self, key: str) -> Any:
+        with self._lock:
+            return copy.deepcopy(self._settings.get(key))
+
+    def write_setting(self, key: str, value: Any) -> None:
+        with self._lock:
+            self._settings[key] = copy.deepcopy(value)

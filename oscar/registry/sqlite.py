@@ -6,11 +6,13 @@ survives `kill -9` and power loss. Services are stored as their full JSON docume
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from oscar.errors import ConfigurationError, ServiceExistsError, ServiceNotFoundError
 from oscar.models.service import Service
@@ -25,6 +27,10 @@ CREATE TABLE IF NOT EXISTS services (
     spec        TEXT NOT NULL,
     created_at  TEXT NOT NULL,
     updated_at  TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS settings (
+    key         TEXT PRIMARY KEY,
+    value       TEXT NOT NULL
 )
 """
 
@@ -59,7 +65,7 @@ class SQLiteRegistry(Registry):
             raise ConfigurationError(
                 f"{self.path} was written by a newer oscar (schema {version} > {SCHEMA_VERSION})"
             )
-        self._db.execute(_SCHEMA)
+        self._db.executescript(_SCHEMA)
         self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     @staticmethod
@@ -104,6 +110,19 @@ class SQLiteRegistry(Registry):
             cursor = self._db.execute("DELETE FROM services WHERE name = ?", (name,))
         if cursor.rowcount == 0:
             raise ServiceNotFoundError(name)
+
+    def read_setting(self, key: str) -> Any:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def write_setting(self, key: str, value: Any) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO settings (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, json.dumps(value)),
+            )
 
     def close(self) -> None:
         with self._lock:

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import httpx
 import pytest
+
+from tests.fixtures.server import RunningServer
+from tests.fixtures.services import minimal_service, unique_name
 
 
 def test_health_needs_no_auth(anon: httpx.Client) -> None:
@@ -60,3 +65,43 @@ def test_docs_page(anon: httpx.Client) -> None:
 
 def test_unknown_route_is_404(api: httpx.Client) -> None:
     assert api.get("/system/nothing-here").status_code == 404
+
+
+def test_put_config_restricts_the_images_of_new_and_updated_services(
+    start_oscar: Callable[..., RunningServer],
+) -> None:
+    """Upstream's `PUT /system/config` (the dashboard's and the Hub's image allow-list): stored
+    durably, read back in `GET /system/config`, enforced on create and update with the field."""
+    server = start_oscar()
+    api = server.client()
+    assert api.get("/system/config").json()["allowed_image_repositories"] == []
+    before = minimal_service(unique_name("anyimg"), image="docker.io/library/alpine")
+    assert api.post("/system/services", json=before).status_code == 201
+
+    answer = api.put(
+        "/system/config",
+        json={"allowed_image_repositories": ["ghcr.io/grycap/"], "config": {"name": "ignored"}},
+    )
+    assert answer.status_code == 200 and answer.json() == ["ghcr.io/grycap/"]
+    refused = api.post("/system/services", json=minimal_service(unique_name("img"), image="alpine"))
+    assert refused.status_code == 400
+    assert refused.json()["errors"][0]["field"] == "image"
+    spoof = minimal_service(unique_name("img"), image="evil.example/ghcr.io/grycap/x")
+    assert api.post("/system/services", json=spoof).status_code == 400
+    allowed = minimal_service(unique_name("img"), image="ghcr.io/grycap/imagemagick")
+    assert api.post("/system/services", json=allowed).status_code == 201
+    # An existing service keeps running; changing it needs an allowed image.
+    assert api.put("/system/services", json=before).status_code == 400
+    assert (
+        api.put("/system/services", json={**before, "image": allowed["image"]}).status_code == 204
+    )
+
+    bad = api.put("/system/config", json={"allowed_image_repositories": [""]})
+    assert bad.status_code == 400 and "allowed_image_repositories" in bad.text
+    assert server.client(auth=False).put("/system/config", json={}).status_code == 401
+
+    server.stop()
+    again = start_oscar(data_dir=server.data_dir).client()
+    assert again.get("/system/config").json()["allowed_image_repositories"] == ["ghcr.io/grycap/"]
+    assert again.put("/system/config", json={"allowed_image_repositories": []}).json() == []
+    assert again.post("/system/services", json=minimal_service(unique_name())).status_code == 201

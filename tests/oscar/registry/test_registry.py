@@ -88,6 +88,24 @@ def test_returned_services_are_copies(registry: Registry) -> None:
     assert registry.get("svc").image == "alpine"
 
 
+def test_settings_are_stored_beside_the_services(registry: Registry) -> None:
+    assert registry.read_setting("allowed_image_repositories") is None
+    registry.write_setting("allowed_image_repositories", ["ghcr.io/grycap/"])
+    registry.write_setting("allowed_image_repositories", ["ghcr.io/grycap/", "docker.io/x/"])
+    assert registry.read_setting("allowed_image_repositories") == [
+        "ghcr.io/grycap/",
+        "docker.io/x/",
+    ]
+    assert registry.list() == []  # a setting is not a service
+
+
+def test_sqlite_settings_survive_reopen(tmp_path: Path) -> None:
+    first = SQLiteRegistry(tmp_path / "r.db")
+    first.write_setting("allowed_image_repositories", ["a/"])
+    first.close()
+    assert SQLiteRegistry(tmp_path / "r.db").read_setting("allowed_image_repositories") == ["a/"]
+
+
 def test_sqlite_survives_reopen(tmp_path: Path) -> None:
     path = tmp_path / "r.db"
     service = parse_service(full_service("kept"))
