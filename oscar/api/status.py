@@ -3,7 +3,8 @@ shape (`pkg/types/status.go`), and the 501 answers of routes that stay out of sc
 
 On the embedded default the cluster is this host, one node: its cores and memory, what running
 jobs requested of them (their services' `cpu` and `memory`), and no GPU. With the Kubernetes
-executor it is the cluster's nodes (`oscar.executors.kube_status`). Job counts come from
+executor it is the cluster's nodes (`oscar.executors.kube_status`). With the Slurm HPC backend an
+extra `hpc` key lists its partitions (`sinfo`). Job counts come from
 the job records (upstream counts Kubernetes Jobs and pods: `pods.states` are our job statuses).
 """
 
@@ -132,7 +133,8 @@ def oscar_status(state: AppState) -> dict[str, Any]:
 @router.get("/system/status", summary="Resources, jobs and object store of this cluster")
 def status(state: State, _: AdminPrincipal) -> dict[str, Any]:
     """Upstream's `StatusInfo`: `cluster` (nodes, free and schedulable cpu/memory, GPUs),
-    `oscar` (readiness, job counts) and `minio` (buckets and objects of the default store)."""
+    `oscar` (readiness, job counts) and `minio` (buckets and objects of the default store);
+    plus, with an HPC backend, `hpc` (its Slurm partitions; upstream has no such key)."""
     buckets, objects = state.storage.usage()
     settings = state.settings
     if state.kube is not None and settings.executor == "kubernetes":
@@ -141,17 +143,29 @@ def status(state: State, _: AdminPrincipal) -> dict[str, Any]:
         cluster = cluster_status(state.kube, settings.services_namespace)
     else:
         cluster = host_status(state)
-    return {
+    answer = {
         "cluster": cluster,
         "oscar": oscar_status(state),
         "minio": {"buckets_count": buckets, "total_objects": objects},
     }
+    hpc = state.dispatcher.hpc
+    if hpc is not None and (resources := hpc.resources()) is not None:
+        answer["hpc"] = resources
+    return answer
 
 
+_QUOTAS = (
+    "per-user resource quotas are not supported by oscar yet (there are no users besides the "
+    "admin); jobs are bounded by OSCAR_MAX_JOBS_PER_SERVICE and each backend's concurrency"
+)
 _OUT_OF_SCOPE = {
     "/system/volumes": "managed volumes (PersistentVolumeClaims) are not supported by oscar",
     "/system/volumes/{name}": "managed volumes (PersistentVolumeClaims) are not supported by oscar",
     "/system/federation/{name}": "federation between OSCAR clusters is not supported by oscar yet",
+    # Upstream's are Kueue ClusterQueues per OIDC user; oscar has no users yet. What bounds
+    # use today: OSCAR_MAX_JOBS_PER_SERVICE and each backend's concurrency limit.
+    "/system/quotas/user": _QUOTAS,
+    "/system/quotas/user/{user_id}": _QUOTAS,
 }
 
 

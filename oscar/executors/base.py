@@ -14,6 +14,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from typing import Any
 
 from oscar.models.deployment import DeploymentLogEntry, DeploymentStatus, ResourceKind
 from oscar.models.job import Job, JobStatus
@@ -86,6 +87,11 @@ class Executor(ABC):
     @abstractmethod
     def cleanup(self, job: Job) -> None:
         """Forget what the backend keeps for the job (files, Kubernetes objects)."""
+
+    def resources(self) -> dict[str, Any] | None:
+        """What the backend offers beyond the cluster's own nodes, for `/system/status`
+        (blocking; None, the default: nothing to add)."""
+        return None
 
     def recover(self, jobs: Collection[Job]) -> set[str]:
         """After a restart, re-attach to or reap the work of `jobs` (records with a handle).

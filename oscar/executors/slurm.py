@@ -25,8 +25,9 @@ import sys
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from string import Template
+from typing import Any
 
-from oscar.errors import BackendTimeoutError, BackendUnavailableError, ExecutorError
+from oscar.errors import BackendError, BackendTimeoutError, BackendUnavailableError, ExecutorError
 from oscar.executors import jobdir
 from oscar.executors.base import Executor, Observation
 from oscar.models.job import Job, JobStatus
@@ -233,6 +234,56 @@ def observe(slurm_id: str, state: str, reason: str = "", exit_code: str = "") ->
     return Observation(JobStatus.FAILED, None, why)
 
 
+# Partition (default marked *), availability, nodes, CPUs allocated/idle/other/total, memory
+# per node (MB, "+" when nodes differ), generic resources, time limit, node state.
+SINFO_FORMAT = "%P|%a|%D|%C|%m|%G|%l|%T"
+_GPU_GRES = re.compile(r"gpu(?::[^:(,]+)?:(\d+)")
+
+
+def _partition_of(fields: list[str]) -> dict[str, Any]:
+    name, avail, nodes, cpus, memory, gres, limit, node_state = fields
+    allocated, idle, other, total = (int(n) for n in cpus.split("/"))
+    gpus = sum(int(n) for n in _GPU_GRES.findall(gres))
+    return {
+        "name": name.rstrip("*"),
+        "default": name.endswith("*"),
+        "available": avail == "up",
+        "nodes": int(nodes),
+        "cpus": {"allocated": allocated, "idle": idle, "other": other, "total": total},
+        "memory_per_node_bytes": int(memory.rstrip("+")) * 1024 * 1024,
+        "gpus_per_node": gpus,
+        "time_limit": limit,
+        "node_states": {node_state: int(nodes)},
+    }
+
+
+def parse_sinfo(text: str) -> list[dict[str, Any]]:
+    """`sinfo -o SINFO_FORMAT` lines as one entry per partition: sinfo gives a line per group
+    of nodes in the same state, which are summed here."""
+    partitions: dict[str, dict[str, Any]] = {}
+    for line in text.splitlines():
+        fields = line.strip().split("|")
+        if len(fields) != 8:
+            continue
+        try:
+            group = _partition_of(fields)
+        except ValueError:
+            log.warning("unreadable sinfo line %r", line)
+            continue
+        seen = partitions.setdefault(group["name"], group)
+        if seen is not group:
+            seen["nodes"] += group["nodes"]
+            for key, n in group["cpus"].items():
+                seen["cpus"][key] += n
+            seen["memory_per_node_bytes"] = min(
+                seen["memory_per_node_bytes"], group["memory_per_node_bytes"]
+            )
+            seen["gpus_per_node"] = max(seen["gpus_per_node"], group["gpus_per_node"])
+            for state, n in group["node_states"].items():
+                seen["node_states"][state] = seen["node_states"].get(state, 0) + n
+    return list(partitions.values())
+
+
 class SlurmExecutor(Executor):
     """Submits jobs with `sbatch`, follows them with `squeue`/`scontrol`, cancels with `scancel`."""
 
@@ -248,6 +299,7 @@ class SlurmExecutor(Executor):
     cancel_command = ("scancel",)
     # A job whose sbatch answer was lost (a timeout, a crash) is found again by its unique name.
     find_command = ("squeue", "-h", "--states=all", "-o", "%i", "--name")
+    partitions_command = ("sinfo", "-h", "-o", SINFO_FORMAT)
 
     def __init__(
         self,
@@ -358,6 +410,17 @@ class SlurmExecutor(Executor):
             return self.transport.run(args)
         except BackendTimeoutError as exc:
             raise BackendUnavailableError(str(exc)) from exc
+
+    def resources(self) -> dict[str, Any]:
+        """The Slurm partitions (`sinfo`): nodes, CPUs allocated/idle/total, memory and GPUs
+        per node, time limit; `error` instead when Slurm does not answer."""
+        try:
+            return {
+                "backend": self.name,
+                "partitions": parse_sinfo(self._ask([*self.partitions_command])),
+            }
+        except BackendError as exc:  # a failed command, or Slurm not answering
+            return {"backend": self.name, "partitions": [], "error": str(exc)}
 
     def _find(self, job_name: str) -> str | None:
         ids = self._ask([*self.find_command, job_name]).split()

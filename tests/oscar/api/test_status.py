@@ -61,6 +61,9 @@ def test_status_needs_the_admin(anon: httpx.Client) -> None:
         ("DELETE", "/system/volumes/data"),
         ("GET", "/system/federation/some-service"),
         ("PUT", "/system/federation/some-service"),
+        ("GET", "/system/quotas/user"),
+        ("GET", "/system/quotas/user/someone"),
+        ("PUT", "/system/quotas/user/someone"),
     ],
 )
 def test_out_of_scope_routes_answer_501_with_a_sentence(

@@ -14,7 +14,7 @@ import pytest
 
 from oscar.executors.base import Observation
 from oscar.executors.fake import FakeExecutor
-from oscar.executors.slurm import LocalTransport, SlurmExecutor
+from oscar.executors.slurm import LocalTransport, SlurmExecutor, parse_sinfo
 from oscar.jobs.dispatcher import Dispatcher
 from oscar.jobs.store import JobStore
 from oscar.models.job import Job, JobStatus, new_job_name
@@ -321,3 +321,38 @@ def test_hpc_example_on_slurm_and_cloud(hpc_oscar: RunningServer) -> None:
         assert job["backend"] == ("slurm" if routing == "hpc" else "local")
     assert results["hpc"] == results["cloud"]
     assert b'"class": 1' in results["hpc"]
+
+
+def test_status_lists_the_slurm_partitions(hpc_oscar: RunningServer, slurm: SlurmCluster) -> None:
+    """`/system/status` on the HPC path: the partitions `sinfo` reports, summed per partition."""
+    body = hpc_oscar.client().get("/system/status").json()
+    assert body["hpc"]["backend"] == "slurm" and "error" not in body["hpc"]
+    (partition,) = body["hpc"]["partitions"]
+    assert partition["name"] == slurm.partition and partition["default"] is True
+    assert partition["available"] is True and partition["nodes"] == 1
+    assert partition["cpus"]["total"] == slurm.cpus
+    assert partition["memory_per_node_bytes"] == slurm.memory_mb * 1024 * 1024
+    assert sum(partition["node_states"].values()) == 1
+
+
+def test_sinfo_groups_are_summed_per_partition() -> None:
+    """sinfo prints a line per group of nodes in one state; a partition is their sum."""
+    text = (
+        "gpu*|up|2|8/24/0/32|64000|gpu:a100:4(S:0-1)|2-00:00:00|mixed\n"
+        "gpu*|up|1|0/16/0/16|32000+|gpu:a100:2|2-00:00:00|idle\n"
+        "cpu|down|3|0/0/48/48|128000|(null)|1:00:00|drained\n"
+        "garbage line\n"
+    )
+    gpu, cpu = parse_sinfo(text)
+    assert (gpu["name"], gpu["default"], gpu["nodes"]) == ("gpu", True, 3)
+    assert gpu["cpus"] == {"allocated": 8, "idle": 40, "other": 0, "total": 48}
+    assert gpu["memory_per_node_bytes"] == 32000 * 1024 * 1024  # the smallest node
+    assert gpu["gpus_per_node"] == 4 and gpu["node_states"] == {"mixed": 2, "idle": 1}
+    assert (cpu["available"], cpu["default"], cpu["gpus_per_node"]) == (False, False, 0)
+
+
+def test_status_reports_a_slurm_that_does_not_answer(tmp_path: Path) -> None:
+    transport = LocalTransport({"PATH": str(tmp_path)})  # no sinfo there
+    executor = SlurmExecutor(tmp_path / "jobs", MinIOProvider(), transport, timeout=5)
+    resources = executor.resources()
+    assert resources["partitions"] == [] and resources["error"]
