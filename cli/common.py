@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
@@ -15,12 +15,40 @@ import yaml
 from cli import config as config_file
 from cli.client import ClientError, OscarClient
 
+_GROUP_KEY = "oscar_cli_group_options"  # ctx.meta: flags given on a group (`service --config`)
+
+
+def _from_group(name: str) -> Callable[[typer.Context, Any, Any], Any]:
+    """Option callback: a value given on an enclosing group wins over the environment and the
+    default, as with cobra's persistent flags; one given on the command itself wins over all."""
+
+    def resolve(ctx: typer.Context, param: Any, value: Any) -> Any:
+        given = ctx.meta.get(_GROUP_KEY, {}).get(name)
+        source = ctx.get_parameter_source(param.name)
+        if given is not None and (source is None or source.name in ("DEFAULT", "ENVIRONMENT")):
+            return type(value)(given) if isinstance(value, Path) else given
+        return value
+
+    return resolve
+
+
 ConfigOption = Annotated[
     Path,
-    typer.Option("--config", help="Configuration file.", envvar="OSCAR_CLI_CONFIG"),
+    typer.Option(
+        "--config",
+        help="Configuration file.",
+        envvar="OSCAR_CLI_CONFIG",
+        callback=_from_group("config"),
+    ),
 ]
 ClusterOption = Annotated[
-    str | None, typer.Option("--cluster", "-c", help="Cluster id (default: the default cluster).")
+    str | None,
+    typer.Option(
+        "--cluster",
+        "-c",
+        help="Cluster id (default: the default cluster).",
+        callback=_from_group("cluster"),
+    ),
 ]
 DebugOption = Annotated[
     bool, typer.Option("--debug", help="Show the HTTP exchange (credentials masked).")
@@ -92,3 +120,48 @@ def show(data: Any, output: Output, columns: list[str] | None = None) -> None:
         )
         for row in cells:
             typer.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+
+
+def alias(app: typer.Typer, names: list[str], command: Any) -> None:
+    """Register `command` under upstream's short names too (hidden from the help)."""
+    for name in names:
+        app.command(name, hidden=True)(command)
+
+
+def alias_group(parent: typer.Typer, names: list[str], group: typer.Typer) -> None:
+    """Register a sub-app under upstream's short names too (hidden from the help)."""
+    for name in names:
+        parent.add_typer(group, name=name, hidden=True)
+
+
+GroupConfigOption = Annotated[
+    Path | None, typer.Option("--config", help="Configuration file.", show_default=False)
+]
+GroupClusterOption = Annotated[
+    str | None, typer.Option("--cluster", "-c", help="Cluster id for every command below.")
+]
+
+
+def _set_defaults(ctx: typer.Context, values: dict[str, str | None]) -> None:
+    chosen = {k: v for k, v in values.items() if v is not None}
+    ctx.meta[_GROUP_KEY] = {**ctx.meta.get(_GROUP_KEY, {}), **chosen}
+
+
+def group_options(app: typer.Typer, *, cluster: bool = False) -> None:
+    """Accept upstream's persistent flags on the group itself (`service --config F list`,
+    `service logs -c ID list NAME`): they become the defaults of every command below."""
+    if cluster:
+
+        @app.callback()
+        def with_cluster(
+            ctx: typer.Context,
+            config: GroupConfigOption = None,
+            cluster_id: GroupClusterOption = None,
+        ) -> None:
+            _set_defaults(ctx, {"config": str(config) if config else None, "cluster": cluster_id})
+
+        return
+
+    @app.callback()
+    def with_config(ctx: typer.Context, config: GroupConfigOption = None) -> None:
+        _set_defaults(ctx, {"config": str(config) if config else None})

@@ -13,12 +13,15 @@ from cli.common import (
     DebugOption,
     Output,
     OutputOption,
+    alias,
     cluster_client,
+    group_options,
     show,
 )
 
 app = typer.Typer(help="Manage buckets of the cluster's default store.", no_args_is_help=True)
-BucketArgument = Annotated[str, typer.Argument(metavar="BUCKET")]
+group_options(app)
+BucketArgument = Annotated[str, typer.Argument(metavar="BUCKET_NAME")]
 
 
 @app.command("list")
@@ -31,7 +34,7 @@ def list_buckets(
     """List buckets."""
     with cluster_client(config, cluster, debug) as client:
         buckets = client.request("GET", "/system/buckets").json()
-    show(buckets, output, ["bucket_name", "visibility", "owner"])
+    show(buckets, output, ["bucket_name", "visibility", "allowed_users", "owner"])
 
 
 @app.command("get")
@@ -39,7 +42,9 @@ def get(
     bucket: BucketArgument,
     prefix: Annotated[str, typer.Option("--prefix", help="Only keys with this prefix.")] = "",
     page: Annotated[str, typer.Option("--page", help="Continue from this page token.")] = "",
-    limit: Annotated[int, typer.Option("--limit", help="Objects per page.")] = 1000,
+    limit: Annotated[
+        int, typer.Option("--limit", min=0, help="Objects per page (0: the server's limit).")
+    ] = 0,
     all_pages: Annotated[bool, typer.Option("--all", help="Fetch every page.")] = False,
     cluster: ClusterOption = None,
     config: ConfigOption = DEFAULT_CONFIG,
@@ -50,7 +55,11 @@ def get(
     objects: list[dict[str, object]] = []
     with cluster_client(config, cluster, debug) as client:
         while True:
-            params = {"prefix": prefix, "limit": limit, **({"page": page} if page else {})}
+            params: dict[str, str | int] = {"prefix": prefix}
+            if limit:
+                params["limit"] = limit
+            if page:
+                params["page"] = page
             answer = client.request("GET", f"/system/buckets/{bucket}", params=params).json()
             objects += answer.get("objects") or []
             page = answer.get("next_page") or ""
@@ -95,3 +104,8 @@ def delete(
     with cluster_client(config, cluster, debug) as client:
         client.request("DELETE", f"/system/buckets/{bucket}", expect=(204,))
     typer.echo(f"bucket '{bucket}' deleted")
+
+
+# Upstream's short names.
+alias(app, ["ls"], list_buckets)
+alias(app, ["g"], get)

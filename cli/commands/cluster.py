@@ -15,12 +15,15 @@ from cli.common import (
     DebugOption,
     Output,
     OutputOption,
+    alias,
     cluster_client,
     fail,
+    group_options,
     show,
 )
 
 app = typer.Typer(help="Manage the configured clusters.", no_args_is_help=True)
+group_options(app)
 
 
 def _load(path: config_file.Path) -> config_file.CliConfig:
@@ -32,7 +35,7 @@ def _load(path: config_file.Path) -> config_file.CliConfig:
 
 @app.command("add")
 def add(
-    identifier: Annotated[str, typer.Argument(metavar="ID")],
+    identifier: Annotated[str, typer.Argument(metavar="IDENTIFIER")],
     endpoint: Annotated[str, typer.Argument(metavar="ENDPOINT")],
     username: Annotated[str | None, typer.Argument(metavar="USERNAME")] = None,
     password: Annotated[str | None, typer.Argument(metavar="PASSWORD")] = None,
@@ -112,7 +115,8 @@ def default(
 
 @app.command("delete")
 def delete(
-    identifier: Annotated[str, typer.Argument(metavar="ID")], config: ConfigOption = DEFAULT_CONFIG
+    identifier: Annotated[str, typer.Argument(metavar="IDENTIFIER")],
+    config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
     """Remove a cluster from the configuration."""
     settings = _load(config)
@@ -154,3 +158,11 @@ def status(
         client.request("GET", "/health")
         client.request("GET", "/system/info")
         typer.echo(f"cluster '{client.cluster_id}' at {client.cluster.endpoint}: ok")
+
+
+# Upstream's short names. `d` is both `delete`'s and `default`'s there; cobra resolves it to the
+# first registered, `delete`, and so do we.
+alias(app, ["a"], add)
+alias(app, ["d", "del", "remove", "rm"], delete)
+alias(app, ["i"], info)
+alias(app, ["ls"], list_clusters)

@@ -15,17 +15,23 @@ from cli.common import (
     DebugOption,
     Output,
     OutputOption,
+    alias,
+    alias_group,
     cluster_client,
     endpoint_client,
     fail,
+    group_options,
     show,
 )
 
 app = typer.Typer(help="Manage and invoke services.", no_args_is_help=True)
 logs_app = typer.Typer(help="Job logs of a service.", no_args_is_help=True)
 app.add_typer(logs_app, name="logs")
+alias_group(app, ["log", "l"], logs_app)
+group_options(app)
+group_options(logs_app, cluster=True)  # upstream: `service logs -c ID ...` applies to all below
 
-NameArgument = Annotated[str, typer.Argument(metavar="NAME", help="Service name.")]
+NameArgument = Annotated[str, typer.Argument(metavar="SERVICE_NAME", help="Service name.")]
 FileOption = Annotated[Path | None, typer.Option("--file-input", "-f", help="Input file.")]
 TextOption = Annotated[str | None, typer.Option("--text-input", "-i", help="Input text.")]
 EndpointOption = Annotated[
@@ -70,7 +76,9 @@ def get(
 
 @app.command("delete")
 def delete(
-    names: Annotated[list[str], typer.Argument(metavar="NAME...", help="Services to delete.")],
+    names: Annotated[
+        list[str], typer.Argument(metavar="SERVICE_NAME...", help="Services to delete.")
+    ],
     cluster: ClusterOption = None,
     config: ConfigOption = DEFAULT_CONFIG,
     debug: DebugOption = False,
@@ -172,7 +180,13 @@ def job(
 def logs_list(
     name: NameArgument,
     status: Annotated[
-        str | None, typer.Option("--status", "-s", help="Comma-separated statuses to show.")
+        list[str] | None,
+        typer.Option(
+            "--status",
+            "-s",
+            help="Only these statuses (Pending, Running, Succeeded, Failed); comma-separated "
+            "or repeated.",
+        ),
     ] = None,
     cluster: ClusterOption = None,
     config: ConfigOption = DEFAULT_CONFIG,
@@ -180,7 +194,8 @@ def logs_list(
     output: OutputOption = Output.TABLE,
 ) -> None:
     """List a service's jobs."""
-    wanted = {s.strip().lower() for s in status.split(",")} if status else None
+    given = [s.strip().lower() for value in status or [] for s in value.split(",")]
+    wanted = {s for s in given if s} or None
     jobs: dict[str, dict[str, object]] = {}
     with cluster_client(config, cluster, debug) as client:
         page = ""
@@ -205,10 +220,10 @@ def logs_list(
 @logs_app.command("get")
 def logs_get(
     name: NameArgument,
-    job_name: Annotated[str | None, typer.Argument(metavar="JOB")] = None,
+    job_name: Annotated[str | None, typer.Argument(metavar="JOB_NAME")] = None,
     latest: Annotated[bool, typer.Option("--latest", "-l", help="The newest job.")] = False,
     timestamps: Annotated[
-        bool, typer.Option("--timestamps", "-t", help="Keep timestamps.")
+        bool, typer.Option("--show-timestamps", "-t", "--timestamps", help="Show timestamps.")
     ] = False,
     tail: Annotated[
         int | None, typer.Option("--tail", min=0, help="Only the last N lines.")
@@ -240,7 +255,7 @@ def logs_get(
 @logs_app.command("delete")
 def logs_delete(
     name: NameArgument,
-    jobs: Annotated[list[str] | None, typer.Argument(metavar="JOB...")] = None,
+    jobs: Annotated[list[str] | None, typer.Argument(metavar="JOB_NAME...")] = None,
     succeeded: Annotated[
         bool, typer.Option("--succeeded", "-s", help="All succeeded jobs.")
     ] = False,
@@ -250,8 +265,10 @@ def logs_delete(
     debug: DebugOption = False,
 ) -> None:
     """Delete jobs: named ones, the succeeded ones, or all."""
+    if (succeeded or all_jobs) and jobs:
+        fail("--succeeded and --all take no JOB_NAME")
     if not jobs and not succeeded and not all_jobs:
-        fail("give JOB names, --succeeded or --all")
+        fail("give JOB_NAME..., --succeeded or --all")
     with cluster_client(config, cluster, debug) as client:
         for job_name in jobs or []:
             client.request("DELETE", f"/system/logs/{name}/{job_name}", expect=(204,))
@@ -260,3 +277,14 @@ def logs_delete(
             params = {"all": "true"} if all_jobs else {}
             client.request("DELETE", f"/system/logs/{name}", params=params, expect=(204,))
             typer.echo("all jobs deleted" if all_jobs else "succeeded jobs deleted")
+
+
+# Upstream's short names.
+alias(app, ["ls"], list_services)
+alias(app, ["g"], get)
+alias(app, ["d", "del", "remove", "rm"], delete)
+alias(app, ["invoke", "r"], run)
+alias(app, ["j"], job)
+alias(logs_app, ["ls"], logs_list)
+alias(logs_app, ["g"], logs_get)
+alias(logs_app, ["d", "del", "remove", "rm"], logs_delete)

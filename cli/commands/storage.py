@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer.core import TyperCommand
 
 from cli.client import OscarClient
 from cli.commands.service import app
@@ -21,6 +22,7 @@ from cli.common import (
     ClusterOption,
     ConfigOption,
     DebugOption,
+    alias,
     cluster_client,
     fail,
 )
@@ -64,22 +66,23 @@ class Store:
         bucket, _, key = path.strip("/").partition("/")
         return bucket, key
 
-    def put(self, local: Path, remote: str) -> None:
+    def put(self, local: Path, remote: str, progress: bool = True) -> None:
         size = local.stat().st_size
         if self.kind == "webdav":
             self._dav.upload_sync(remote_path=remote, local_path=str(local))
             return
         bucket, key = self._split(remote)
-        with _progress(size, f"uploading {local.name}") as advance:
+        with _progress(size if progress else 0, f"uploading {local.name}") as advance:
             self._s3.upload_file(str(local), bucket, key, Callback=advance)
 
-    def get(self, remote: str, local: Path) -> None:
+    def get(self, remote: str, local: Path, progress: bool = True) -> None:
         if self.kind == "webdav":
             self._dav.download_sync(remote_path=remote, local_path=str(local))
             return
         bucket, key = self._split(remote)
         size = self._s3.head_object(Bucket=bucket, Key=key)["ContentLength"]
-        with _progress(size, f"downloading {posixpath.basename(key)}") as advance:
+        label = f"downloading {posixpath.basename(key)}"
+        with _progress(size if progress else 0, label) as advance:
             self._s3.download_file(bucket, key, str(local), Callback=advance)
 
     def list(self, remote: str) -> list[tuple[str, int, str]]:
@@ -138,78 +141,157 @@ def _default_remote(client: OscarClient, service: str, provider: str) -> str:
     fail(f"service '{service}' has no input on '{provider}': give the REMOTE path")
 
 
-ProviderArgument = Annotated[str, typer.Argument(metavar="PROVIDER", help="e.g. minio.default")]
+ProviderArgument = Annotated[
+    str, typer.Argument(metavar="STORAGE_PROVIDER", help="e.g. minio.default")
+]
+ServiceArgument = Annotated[str, typer.Argument(metavar="SERVICE_NAME")]
+NoProgressOption = Annotated[
+    bool, typer.Option("--no-progress", help="Do not show a progress bar.")
+]
+PROVIDER_TYPES = {"minio", "s3", "webdav", "onedata", "rucio"}
+
+
+def _looks_like_provider(value: str) -> bool:
+    kind, dot, name = value.partition(".")
+    return value == "minio" or (bool(dot) and bool(name) and kind in PROVIDER_TYPES)
 
 
 def _is_provider(value: str) -> bool:
-    return (
-        value.split(".", 1)[0] in {"minio", "s3", "webdav", "onedata", "rucio"}
-        and not Path(value).exists()
-    )
+    return _looks_like_provider(value) and not Path(value).exists()
 
 
 @app.command("put-file")
 def put_file(
-    name: Annotated[str, typer.Argument(metavar="NAME")],
-    args: Annotated[list[str], typer.Argument(metavar="[PROVIDER] LOCAL_FILE [REMOTE_FILE]")],
+    name: ServiceArgument,
+    args: Annotated[
+        list[str], typer.Argument(metavar="[STORAGE_PROVIDER] LOCAL_FILE [REMOTE_FILE]")
+    ],
+    no_progress: NoProgressOption = False,
     cluster: ClusterOption = None,
     config: ConfigOption = DEFAULT_CONFIG,
     debug: DebugOption = False,
 ) -> None:
-    """Upload a file (PROVIDER defaults to minio.default, REMOTE_FILE to the input folder)."""
+    """Upload a file (STORAGE_PROVIDER defaults to minio.default, REMOTE_FILE to the input
+    folder)."""
     provider = args.pop(0) if len(args) > 1 and _is_provider(args[0]) else "minio.default"
     if not 1 <= len(args) <= 2:
-        fail("usage: put-file NAME [PROVIDER] LOCAL_FILE [REMOTE_FILE]")
+        fail("usage: put-file SERVICE_NAME [STORAGE_PROVIDER] LOCAL_FILE [REMOTE_FILE]")
     local, remote = Path(args[0]), (args[1] if len(args) == 2 else None)
     if not local.is_file():
         fail(f"{local} is not a file")
     with cluster_client(config, cluster, debug) as client:
         target = remote or posixpath.join(_default_remote(client, name, provider), local.name)
-        _store(client, name, provider).put(local, target)
+        _store(client, name, provider).put(local, target, progress=not no_progress)
     typer.echo(f"uploaded {local} to {provider}:{target}")
 
 
-@app.command("get-file")
+LATEST_FLAG = "--download-latest-into"
+_LATEST_BARE = "\0here"  # upstream's flag takes its value only as `--download-latest-into=DIR`
+
+
+class _GetFileCommand(TyperCommand):
+    """As with cobra's optional flag values: a bare `--download-latest-into` has no value."""
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+        args = [f"{LATEST_FLAG}={_LATEST_BARE}" if a == LATEST_FLAG else a for a in args]
+        return super().parse_args(ctx, args)
+
+
+def _default_output(definition: dict[str, Any], provider: str | None) -> tuple[str, str]:
+    """The service's first output (on `provider`, if given): (provider, path)."""
+    for entry in definition.get("output") or []:
+        own = str(entry.get("storage_provider") or "minio.default")
+        if (
+            provider is None
+            or own in (provider, f"{provider}.default")
+            or f"{own}.default" == (provider)
+        ):
+            return (provider or own), str(entry.get("path") or "")
+    where = f" on '{provider}'" if provider else ""
+    fail(f"service '{definition.get('name')}' has no output{where}: give the REMOTE_PATH")
+
+
+def _latest_target(value: str, base: str) -> Path:
+    """Upstream's destination for --download-latest-into[=VALUE]."""
+    if not value:
+        return Path(".") / base
+    path = Path(value)
+    if value.endswith(("/", "\\")) or path.is_dir() or not path.suffix:
+        return path / base
+    return path
+
+
+@app.command("get-file", cls=_GetFileCommand)
 def get_file(
-    name: Annotated[str, typer.Argument(metavar="NAME")],
-    provider: ProviderArgument,
-    remote: Annotated[str, typer.Argument(metavar="REMOTE_FILE")],
-    local: Annotated[Path | None, typer.Argument(metavar="LOCAL_FILE")] = None,
+    name: ServiceArgument,
+    args: Annotated[
+        list[str] | None,
+        typer.Argument(metavar="[STORAGE_PROVIDER] [REMOTE_PATH] [LOCAL_FILE]"),
+    ] = None,
     download_latest_into: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
-            "--download-latest-into",
-            help="Download the newest file under REMOTE_FILE (a folder) here.",
+            LATEST_FLAG,
+            metavar="[=DEST]",
+            help="Download the newest file under REMOTE_PATH (default: the first output's "
+            "path); `=DEST` names a folder or file (default: the current folder).",
         ),
     ] = None,
+    no_progress: NoProgressOption = False,
     cluster: ClusterOption = None,
     config: ConfigOption = DEFAULT_CONFIG,
     debug: DebugOption = False,
 ) -> None:
-    """Download a file."""
+    """Download a file (STORAGE_PROVIDER defaults to the service's first output provider);
+    prints the local path written."""
+    args = list(args or [])
+    latest = download_latest_into is not None
+    latest_value = "" if download_latest_into in (None, _LATEST_BARE) else download_latest_into
+    provider: str | None = None
+    remote: str | None = None
+    local: str | None = None
+    if len(args) > 3:
+        fail("usage: get-file SERVICE_NAME [STORAGE_PROVIDER] [REMOTE_PATH] [LOCAL_FILE]")
+    if len(args) == 3 and not _looks_like_provider(args[0]):
+        fail(f"invalid storage provider '{args[0]}'")
+    if args and _looks_like_provider(args[0]):
+        provider = args.pop(0)
+    if args:
+        remote = args.pop(0)
+    if args:
+        local = args.pop(0)
+    elif remote is not None and not latest:
+        local = posixpath.basename(remote.rstrip("/")) or None
+    if remote is None and not latest:
+        fail("REMOTE_PATH is required (or use --download-latest-into)")
+    if latest and latest_value and local:
+        fail(f"{LATEST_FLAG}=DEST already names the destination: do not give LOCAL_FILE too")
     with cluster_client(config, cluster, debug) as client:
+        if provider is None or remote is None:
+            definition = client.request("GET", f"/system/services/{name}").json()
+            provider, default_path = _default_output(definition, provider)
+            remote = remote if remote is not None else default_path
         store = _store(client, name, provider)
-        if download_latest_into is not None:
+        if latest:
             entries = [e for e in store.list(remote) if not e[0].endswith("/")]
             if not entries:
                 fail(f"nothing under {provider}:{remote}")
             newest = max(entries, key=lambda e: e[2])[0]
             bucket = remote.strip("/").split("/", 1)[0]
-            source = newest if store.kind == "webdav" else f"{bucket}/{newest}"
-            target = download_latest_into
-            if target.is_dir():
-                target = target / posixpath.basename(newest)
-            store.get(source, target)
-            typer.echo(f"downloaded {provider}:{source} to {target}")
-            return
-        target = local or Path(posixpath.basename(remote))
-        store.get(remote, target)
-    typer.echo(f"downloaded {provider}:{remote} to {target}")
+            remote = newest if store.kind == "webdav" else f"{bucket}/{newest}"
+            base = posixpath.basename(newest)
+            target = Path(local) if local else _latest_target(latest_value, base)
+        else:
+            target = Path(local or posixpath.basename(remote))
+        target = target.absolute()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        store.get(remote, target, progress=not no_progress)
+    typer.echo(str(target))
 
 
 @app.command("list-files")
 def list_files(
-    name: Annotated[str, typer.Argument(metavar="NAME")],
+    name: ServiceArgument,
     provider: ProviderArgument,
     remote: Annotated[str, typer.Argument(metavar="REMOTE_PATH")],
     cluster: ClusterOption = None,
@@ -224,7 +306,7 @@ def list_files(
 
 @app.command("delete-file")
 def delete_file(
-    name: Annotated[str, typer.Argument(metavar="NAME")],
+    name: ServiceArgument,
     provider: ProviderArgument,
     remote: Annotated[str, typer.Argument(metavar="REMOTE_FILE")],
     cluster: ClusterOption = None,
@@ -235,3 +317,10 @@ def delete_file(
     with cluster_client(config, cluster, debug) as client:
         _store(client, name, provider).delete(remote)
     typer.echo(f"deleted {provider}:{remote}")
+
+
+# Upstream's short names.
+alias(app, ["pf"], put_file)
+alias(app, ["gf"], get_file)
+alias(app, ["lsf", "list-file"], list_files)
+alias(app, ["df", "del-fil", "remove-file", "rmf"], delete_file)
