@@ -25,7 +25,7 @@ import sys
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from string import Template
-from typing import Any
+from typing import Any, NamedTuple
 
 from oscar.errors import BackendError, BackendTimeoutError, BackendUnavailableError, ExecutorError
 from oscar.executors import jobdir
@@ -284,15 +284,24 @@ def parse_sinfo(text: str) -> list[dict[str, Any]]:
     return list(partitions.values())
 
 
-class SlurmExecutor(Executor):
-    """Submits jobs with `sbatch`, follows them with `squeue`/`scontrol`, cancels with `scancel`."""
+class SlurmState(NamedTuple):
+    """Slurm's view of one job: its state, `Reason` and `ExitCode` (`code:signal`)."""
 
-    name = "slurm"
-    poll_interval = 0.5
-    default_concurrency = 200
+    state: str
+    reason: str = ""
+    exit_code: str = ""
+
+
+class SlurmClient:
+    """The Slurm commands, through one transport: submit, find, states, cancel, partitions.
+
+    Shared by the executor (oscar jobs) and the interLink plugin (pods); every command is an
+    argument list and every failure an `oscar.errors` type. A command that times out means "ask
+    again later" (`BackendUnavailableError`; a hung slurmctld, typically).
+    """
 
     # --no-requeue: a batch job Slurm re-ran on its own (after a node failure) would find its
-    # credential files consumed; the dispatcher records the failure and retries are new jobs.
+    # credential files consumed; the caller records the failure and retries are new jobs.
     submit_command = ("sbatch", "--parsable", "--export=NONE", "--no-requeue")
     queue_command = ("squeue", "-h", "-o", "%i %T %r", "-j")
     show_command = ("scontrol", "show", "job", "--oneliner")
@@ -300,6 +309,112 @@ class SlurmExecutor(Executor):
     # A job whose sbatch answer was lost (a timeout, a crash) is found again by its unique name.
     find_command = ("squeue", "-h", "--states=all", "-o", "%i", "--name")
     partitions_command = ("sinfo", "-h", "-o", SINFO_FORMAT)
+
+    def __init__(self, transport: LocalTransport) -> None:
+        self.transport = transport
+
+    def ask(self, args: list[str]) -> str:
+        """Run a command whose timeout means "ask again later"."""
+        try:
+            return self.transport.run(args)
+        except BackendTimeoutError as exc:
+            raise BackendUnavailableError(str(exc)) from exc
+
+    def submit(self, script: Path) -> str:
+        """`sbatch` the batch script; its Slurm id once Slurm accepted it."""
+        # On a timeout Slurm may have queued the job anyway: callers look it up by name.
+        output = self.ask([*self.submit_command, str(script)])
+        slurm_id = output.strip().split(";")[0]  # "<id>;<cluster>" on multi-cluster setups
+        if not slurm_id.isdigit():
+            raise ExecutorError(
+                f"sbatch answered {output!r}, not a job id",
+                argv=[*self.submit_command, str(script)],
+                exit_code=0,
+                stdout=output,
+            )
+        return slurm_id
+
+    def find(self, job_name: str) -> str | None:
+        """The newest Slurm job named `job_name`, if Slurm has one."""
+        ids = self.ask([*self.find_command, job_name]).split()
+        return ids[-1] if ids else None
+
+    def states(self, ids: Collection[str]) -> dict[str, SlurmState]:
+        """One `squeue` for every job; `scontrol` only for jobs it no longer lists or lists as
+        ended (for the final state and exit code). A job Slurm no longer knows has state ''.
+
+        A Slurm that does not answer, or answers with an error, is `BackendUnavailableError`.
+        """
+        ids = list(dict.fromkeys(ids))
+        if not ids:
+            return {}
+        queued = self._queue(ids)
+        answer: dict[str, SlurmState] = {}
+        for slurm_id in ids:
+            state, reason = queued.get(slurm_id, ("", ""))
+            if state and state not in TERMINAL:
+                answer[slurm_id] = SlurmState(state, reason)
+            else:
+                answer[slurm_id] = self._final(slurm_id)
+        return answer
+
+    def _queue(self, ids: list[str]) -> dict[str, tuple[str, str]]:
+        """`squeue` state and reason per id (finished and unknown jobs are absent)."""
+        try:
+            text = self.ask([*self.queue_command, ",".join(ids)])
+        except ExecutorError as exc:
+            if UNKNOWN_JOB in exc.stderr:  # squeue fails when a lone id is unknown
+                return {}
+            raise BackendUnavailableError(f"cannot list Slurm jobs: {exc}") from exc
+        found: dict[str, tuple[str, str]] = {}
+        for line in text.splitlines():
+            parts = line.split(None, 2)
+            if len(parts) >= 2:
+                found[parts[0]] = (parts[1], parts[2] if len(parts) > 2 else "")
+        return found
+
+    def _final(self, slurm_id: str) -> SlurmState:
+        """The state of one job from `scontrol show job` (it stays there `MinJobAge` s)."""
+        try:
+            text = self.ask([*self.show_command, slurm_id])
+        except ExecutorError as exc:
+            if UNKNOWN_JOB in exc.stderr:
+                return SlurmState("")
+            raise BackendUnavailableError(f"cannot show Slurm job {slurm_id}: {exc}") from exc
+        fields = dict(re.findall(r"(\w+)=(\S*)", text))
+        return SlurmState(
+            fields.get("JobState", ""), fields.get("Reason", ""), fields.get("ExitCode", "")
+        )
+
+    def cancel(self, slurm_id: str) -> None:
+        """`scancel` the job, queued or running; a finished or unknown job is fine."""
+        if not slurm_id.isdigit():
+            # Never pass anything else to scancel: `--user=...` would cancel someone's jobs.
+            log.warning("not cancelling %r: not a Slurm job id", slurm_id)
+            return
+        try:
+            self.transport.run([*self.cancel_command, slurm_id])
+        except ExecutorError as exc:
+            if UNKNOWN_JOB not in exc.stderr:
+                raise
+
+    def partitions(self) -> dict[str, Any]:
+        """The partitions (`sinfo`, `parse_sinfo`), or `error` when Slurm does not answer."""
+        try:
+            return {
+                "backend": "slurm",
+                "partitions": parse_sinfo(self.ask([*self.partitions_command])),
+            }
+        except BackendError as exc:  # a failed command, or Slurm not answering
+            return {"backend": "slurm", "partitions": [], "error": str(exc)}
+
+
+class SlurmExecutor(Executor):
+    """Submits jobs with `sbatch`, follows them with `squeue`/`scontrol`, cancels with `scancel`."""
+
+    name = "slurm"
+    poll_interval = 0.5
+    default_concurrency = 200
 
     def __init__(
         self,
@@ -317,6 +432,7 @@ class SlurmExecutor(Executor):
         self.jobs_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.store = store
         self.transport = transport
+        self.slurm = SlurmClient(transport)
         self.timeout = timeout
         self.poll_interval = poll_interval
 
@@ -370,7 +486,7 @@ class SlurmExecutor(Executor):
             return recorded.read_text().strip()
         script = folder / "job.sh"
         if script.exists():  # an earlier attempt got as far as sbatch
-            found = self._find(job.name)
+            found = self.slurm.find(job.name)
             if found:
                 self._record(recorded, found)
                 return found
@@ -383,16 +499,7 @@ class SlurmExecutor(Executor):
             folder / "env", "".join(f"{k}={shlex.quote(v)}\n" for k, v in env.items())
         )
         jobdir.private_file(script, text)
-        # On a timeout Slurm may have queued the job anyway: the retry looks it up by name.
-        output = self._ask([*self.submit_command, str(script)])
-        slurm_id = output.strip().split(";")[0]  # "<id>;<cluster>" on multi-cluster setups
-        if not slurm_id.isdigit():
-            raise ExecutorError(
-                f"sbatch answered {output!r}, not a job id",
-                argv=[*self.submit_command, str(script)],
-                exit_code=0,
-                stdout=output,
-            )
+        slurm_id = self.slurm.submit(script)
         self._record(recorded, slurm_id)
         return slurm_id
 
@@ -403,94 +510,31 @@ class SlurmExecutor(Executor):
         jobdir.private_file(partial, slurm_id)
         os.replace(partial, path)
 
-    def _ask(self, args: list[str]) -> str:
-        """Run a command whose timeout means "ask again later" (`BackendUnavailableError`,
-        which the dispatcher retries at its next interval; a hung slurmctld, typically)."""
-        try:
-            return self.transport.run(args)
-        except BackendTimeoutError as exc:
-            raise BackendUnavailableError(str(exc)) from exc
-
     def resources(self) -> dict[str, Any]:
         """The Slurm partitions (`sinfo`): nodes, CPUs allocated/idle/total, memory and GPUs
         per node, time limit; `error` instead when Slurm does not answer."""
-        try:
-            return {
-                "backend": self.name,
-                "partitions": parse_sinfo(self._ask([*self.partitions_command])),
-            }
-        except BackendError as exc:  # a failed command, or Slurm not answering
-            return {"backend": self.name, "partitions": [], "error": str(exc)}
-
-    def _find(self, job_name: str) -> str | None:
-        ids = self._ask([*self.find_command, job_name]).split()
-        return ids[-1] if ids else None
+        return self.slurm.partitions()
 
     def poll(self, handles: Collection[str]) -> dict[str, Observation]:
-        """One `squeue` for every job; `scontrol` only for jobs it no longer lists or lists as
-        ended (for the final state and exit code).
-
-        A Slurm that does not answer, or answers with an error, is `BackendUnavailableError`:
-        the dispatcher polls again later instead of concluding anything about the jobs.
-        """
-        ids = [h for h in dict.fromkeys(handles) if h.isdigit()]
+        """Every job's state from one `squeue` (and `scontrol` for the ended ones)."""
+        ids = [h for h in handles if h.isdigit()]
         answer = {
             h: Observation(JobStatus.FAILED, reason=f"{h!r} is not a Slurm job id")
             for h in handles
             if not h.isdigit()
         }
-        if not ids:
-            return answer
-        queued = self._queue(ids)
-        for slurm_id in ids:
-            state, reason = queued.get(slurm_id, ("", ""))
-            if state and state not in TERMINAL:
-                answer[slurm_id] = observe(slurm_id, state, reason)
+        for slurm_id, seen in self.slurm.states(ids).items():
+            if not seen.state:
+                answer[slurm_id] = Observation(
+                    JobStatus.FAILED, reason=f"Slurm no longer knows job {slurm_id}"
+                )
             else:
-                answer[slurm_id] = self._final(slurm_id)
+                answer[slurm_id] = observe(slurm_id, *seen)
         return answer
-
-    def _queue(self, ids: list[str]) -> dict[str, tuple[str, str]]:
-        """`squeue` state and reason per id (finished and unknown jobs are absent)."""
-        try:
-            text = self._ask([*self.queue_command, ",".join(ids)])
-        except ExecutorError as exc:
-            if UNKNOWN_JOB in exc.stderr:  # squeue fails when a lone id is unknown
-                return {}
-            raise BackendUnavailableError(f"cannot list Slurm jobs: {exc}") from exc
-        found: dict[str, tuple[str, str]] = {}
-        for line in text.splitlines():
-            parts = line.split(None, 2)
-            if len(parts) >= 2:
-                found[parts[0]] = (parts[1], parts[2] if len(parts) > 2 else "")
-        return found
-
-    def _final(self, slurm_id: str) -> Observation:
-        """The state of one job from `scontrol show job` (it stays there `MinJobAge` s)."""
-        try:
-            text = self._ask([*self.show_command, slurm_id])
-        except ExecutorError as exc:
-            if UNKNOWN_JOB in exc.stderr:
-                return Observation(JobStatus.FAILED, reason=f"Slurm no longer knows job {slurm_id}")
-            raise BackendUnavailableError(f"cannot show Slurm job {slurm_id}: {exc}") from exc
-        fields = dict(re.findall(r"(\w+)=(\S*)", text))
-        if not fields.get("JobState"):
-            return Observation(JobStatus.FAILED, reason=f"Slurm no longer knows job {slurm_id}")
-        return observe(
-            slurm_id, fields["JobState"], fields.get("Reason", ""), fields.get("ExitCode", "")
-        )
 
     def cancel(self, handle: str) -> None:
         """`scancel` the job, queued or running; a finished or unknown job is fine."""
-        if not handle.isdigit():
-            # Never pass anything else to scancel: `--user=...` would cancel someone's jobs.
-            log.warning("not cancelling %r: not a Slurm job id", handle)
-            return
-        try:
-            self.transport.run([*self.cancel_command, handle])
-        except ExecutorError as exc:
-            if UNKNOWN_JOB not in exc.stderr:
-                raise
+        self.slurm.cancel(handle)
 
     def logs(self, job: Job, tail: int | None = None) -> str:
         """The job's Slurm output file (the supervisor's log)."""
