@@ -113,6 +113,27 @@ class Settings(BaseSettings):
         validation_alias=_env("OSCAR_KUBECONFIG", "KUBECONFIG", "kubeconfig"),
     )
 
+    supervisor_image: str = Field(
+        "",
+        description="Kubernetes Jobs (and interLink pods): an image whose `/supervisor` folder "
+        "an init container copies into an emptyDir at `/oscar/bin` (upstream's "
+        "faas-supervisor-kit layout) (OSCAR_SUPERVISOR_IMAGE). Empty: the supervisor is "
+        "already installed where the pods run (OSCAR_SUPERVISOR_COMMAND).",
+    )
+    supervisor_command: str = Field(
+        "",
+        description="The supervisor's command line in a Kubernetes Job's container, as shell "
+        "words split into an argv, never run as shell code (OSCAR_SUPERVISOR_COMMAND). "
+        "Default: `/oscar/bin/supervisor` with OSCAR_SUPERVISOR_IMAGE, else this "
+        "installation's `<python> -m supervisor` (nodes sharing this machine's Python).",
+    )
+    job_minio_endpoint: str | None = Field(
+        None,
+        description="Endpoint of the default store as Kubernetes Jobs and interLink pods reach "
+        "it, written as `minio.default` in their configuration (OSCAR_JOB_MINIO_ENDPOINT). "
+        "Unset: the store's own endpoint (OSCAR_MINIO_ENDPOINT or the embedded store's URL).",
+    )
+
     # --- Jobs ----------------------------------------------------------------------------------
     max_concurrent_jobs: int | None = Field(
         None,

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from oscar import __version__
 from oscar.api.deps import AdminPrincipal, State
+from oscar.executors import kube
 
 router = APIRouter(tags=["system"])
 
@@ -54,14 +55,22 @@ def config(state: State, _: AdminPrincipal) -> dict[str, Any]:
 
     Upstream v4 nests the configuration under `config`; v2/v3 returned its keys at top level.
     Both are present so clients of either generation find what they read.
+    `interLink_available` is whether the Kubernetes executor's cluster has a Ready interLink
+    virtual node (asked at each call; always false with another executor).
     """
     settings = state.settings
+    # A sync route (run in a worker thread): the node lists never block the event loop.
+    interlink = (
+        settings.executor == "kubernetes"
+        and state.kube is not None
+        and kube.interlink_available(state.kube)
+    )
     cluster = {
         "name": settings.name,
         "namespace": settings.namespace,
         "services_namespace": settings.services_namespace,
         "gpu_available": False,
-        "interLink_available": False,
+        "interLink_available": interlink,
         "yunikorn_enable": False,
         "kueue_enable": False,
         "oidc_groups": list(settings.oidc_groups),

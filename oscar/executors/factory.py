@@ -23,8 +23,18 @@ def _local(settings: Settings, store: MinIOProvider, _: Any) -> Executor:
 
 def _kubernetes(settings: Settings, store: MinIOProvider, kube: Any) -> Executor:
     from oscar.executors.kubernetes import KubernetesExecutor
+    from oscar.executors.kubernetes_job import SupervisorSource
 
-    return KubernetesExecutor(kube, settings.services_namespace, settings.job_timeout, store=store)
+    return KubernetesExecutor(
+        kube,
+        settings.services_namespace,
+        settings.job_timeout,
+        store=store,
+        job_store_endpoint=settings.job_minio_endpoint,
+        supervisor=SupervisorSource.from_settings(
+            settings.supervisor_image, settings.supervisor_command
+        ),
+    )
 
 
 def _slurm(settings: Settings, store: MinIOProvider, _: Any) -> Executor:

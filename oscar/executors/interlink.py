@@ -1,10 +1,11 @@
 """interLink routing: a Job's Pod sent to an HPC virtual node (upstream `types/interlink.go`).
 
-The pod gets a `nodeSelector` on the virtual node, the `virtual-node.interlink/no-schedule`
-toleration, and the supervisor from an init container into a shared `emptyDir` (a host volume
-cannot follow the pod to the HPC site). The event travels base64-encoded and is decoded in the
-pod. Slurm settings ride on `slurm-job.vk.io/*` annotations; the older `job.vk.io/*` names,
-which the current interLink Slurm plugin ignores, are translated (with a warning).
+The pod gets a `nodeSelector` on the virtual node and the `virtual-node.interlink/no-schedule`
+toleration; the supervisor reaches it as on any node (`SupervisorSource`: installed on the HPC
+nodes, or copied by an init container into an `emptyDir`; no host volume, which could not
+follow the pod to the HPC site). The event travels base64-encoded and is decoded in the pod.
+Slurm settings ride on `slurm-job.vk.io/*` annotations; the older `job.vk.io/*` names, which
+the current interLink Slurm plugin ignores, are translated (with a warning).
 """
 
 from __future__ import annotations
@@ -21,8 +22,13 @@ VIRTUAL_NODE_LABELS = (
     ("virtual-node.interlink/type", "virtual-kubelet"),
 )
 TOLERATION = {"key": "virtual-node.interlink/no-schedule", "operator": "Exists"}
-SHARED_VOLUME = "supervisor-share-data"
+#: Upstream's supervisor image (`OSCAR_SUPERVISOR_IMAGE` may name it, or an image of ours).
 SUPERVISOR_KIT_IMAGE = "ghcr.io/grycap/faas-supervisor-kit:latest"
+#: The interLink container's shell command: `$EVENT` holds the event base64-encoded (as
+#: upstream, so that no transport on the way to the HPC site mangles it); it is decoded and
+#: piped, quoted, to the supervisor given as the positional parameters. Upstream's
+#: `echo $EVENT | base64 -d | /data/supervisor` left the expansion unquoted.
+EVENT_COMMAND = 'printf \'%s\' "$EVENT" | base64 -d | "$@"'
 OLD_PREFIX, NEW_PREFIX = "job.vk.io/", "slurm-job.vk.io/"
 
 
@@ -49,10 +55,13 @@ def translate_annotations(annotations: dict[str, str], service: str) -> dict[str
     return result
 
 
-def to_interlink(
-    manifest: dict[str, Any], node: str, kit_image: str = SUPERVISOR_KIT_IMAGE
-) -> dict[str, Any]:
-    """Turn an upstream Job manifest into its interLink form for virtual node `node`."""
+def to_interlink(manifest: dict[str, Any], node: str) -> dict[str, Any]:
+    """Turn a Job manifest (`job_manifest`) into its interLink form for virtual node `node`.
+
+    The pod keeps its volumes (the configuration and store-keys Secrets, and in image mode
+    the supervisor's `emptyDir` with its init container): the virtual kubelet sends their
+    contents with the pod, and the plugin makes each visible at its `mountPath`.
+    """
     job = copy.deepcopy(manifest)
     template = job["spec"]["template"]
     pod = template["spec"]
@@ -63,21 +72,9 @@ def to_interlink(
     pod["nodeSelector"] = {"kubernetes.io/hostname": node}
     pod["dnsPolicy"] = "ClusterFirst"
     pod["tolerations"] = [*pod.get("tolerations", []), TOLERATION]
-    pod["volumes"] = [v for v in pod["volumes"] if v["name"] != "oscar-volume"]
-    pod["volumes"].append({"name": SHARED_VOLUME, "emptyDir": {}})
-    pod["initContainers"] = [
-        {
-            "name": "supervisor-container",
-            "image": kit_image,
-            "command": ["/bin/sh", "-c", "cp -r /supervisor/* /data"],
-            "volumeMounts": [{"name": SHARED_VOLUME, "mountPath": "/data"}],
-        }
-    ]
     container = pod["containers"][0]
-    container["args"] = ["-c", "echo $EVENT | base64 -d | /data/supervisor"]
-    container["volumeMounts"] = [
-        m for m in container["volumeMounts"] if m["name"] != "oscar-volume"
-    ] + [{"name": SHARED_VOLUME, "mountPath": "/data"}]
+    flag, _, *supervisor = container["args"]
+    container["args"] = [flag, EVENT_COMMAND, *supervisor]
     for variable in container["env"]:
         if variable["name"] == "EVENT":
             variable["value"] = base64.b64encode(variable["value"].encode()).decode()

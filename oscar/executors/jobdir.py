@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -40,6 +41,26 @@ def job_folder(jobs_dir: Path, job_name: str) -> Path:
     return folder
 
 
+def function_config(
+    service: Service, store: MinIOProvider | None, endpoint: str | None = None
+) -> dict[str, Any]:
+    """The supervisor's function configuration for a job of `service`: the definition without
+    its token (with its environment secrets, which the supervisor hands to the script), and
+    `minio.default` with the default store's endpoint, region and TLS verification but never
+    its keys (the job's scoped keys travel as files beside it). `endpoint`, when given, is the
+    store as the job reaches it (a pod or an HPC node may need another address than the
+    control plane's); without `store` and `endpoint` there is no `minio.default` entry."""
+    config = service.model_dump(mode="json", by_alias=True, exclude={"token"})
+    if store is None and not endpoint:
+        return config
+    providers = config.setdefault("storage_providers", {}).setdefault("minio", {})
+    default: dict[str, Any] = {"endpoint": endpoint or (store.endpoint if store else "")}
+    if store is not None:
+        default.update({"region": store.region, "verify": store.verify})
+    providers["default"] = default
+    return config
+
+
 def prepare_job(
     folder: Path,
     service: Service,
@@ -54,14 +75,7 @@ def prepare_job(
     `store` is the default store with its admin keys; the job gets the service's own keys.
     """
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    config = service.model_dump(mode="json", by_alias=True, exclude={"token"})
-    providers = config.setdefault("storage_providers", {}).setdefault("minio", {})
-    providers["default"] = {
-        "endpoint": store.endpoint,
-        "region": store.region,
-        "verify": store.verify,
-    }
-    private_file(folder / "function_config.yaml", yaml.safe_dump(config))
+    private_file(folder / "function_config.yaml", yaml.safe_dump(function_config(service, store)))
     private_file(folder / "script.sh", service.script)
     private_file(folder / "event", event)
     (folder / "work").mkdir(exist_ok=True)

@@ -34,6 +34,7 @@ T = TypeVar("T")
 #: server would hold a dispatcher worker thread forever.
 REQUEST_TIMEOUT = (10.0, 60.0)
 STORE_SECRET_PREFIX = "oscar-store-"  # noqa: S105 (Secret names, not passwords)
+JOB_CONFIG_SECRET_PREFIX = "oscar-job-"  # noqa: S105
 
 
 class KubeError(BackendError):
@@ -96,28 +97,80 @@ def store_secret_name(service_name: str) -> str:
     return STORE_SECRET_PREFIX + service_name
 
 
+def job_config_secret_name(service_name: str) -> str:
+    """The Secret holding what a service's Jobs read at `/oscar/config`."""
+    return JOB_CONFIG_SECRET_PREFIX + service_name
+
+
 def apply_store_secret(api: Any, namespace: str, service_name: str, keys: MinIOProvider) -> None:
     """Create or replace the Secret with the service's scoped `accessKey` and `secretKey`.
 
     Jobs mount it as upstream mounts its Secret `minio` (whose admin keys they no longer get).
     """
+    data = {"accessKey": keys.access_key, "secretKey": keys.secret_key}
+    apply_secret(api, namespace, store_secret_name(service_name), service_name, data)
+
+
+def apply_job_config_secret(
+    api: Any, namespace: str, service_name: str, data: dict[str, str]
+) -> None:
+    """Create or replace the Secret `oscar-job-<service>` (`function_config.yaml`, `script.sh`)."""
+    apply_secret(api, namespace, job_config_secret_name(service_name), service_name, data)
+
+
+def apply_secret(
+    api: Any, namespace: str, name: str, service_name: str, data: dict[str, str]
+) -> None:
+    """Create or replace an Opaque Secret of a service (labelled `oscar_service`)."""
     from kubernetes import client
 
     core = client.CoreV1Api(api)
-    name = store_secret_name(service_name)
     body = {
         "metadata": {
             "name": name,
             "namespace": namespace,
             "labels": {"oscar_service": service_name},
         },
-        "stringData": {"accessKey": keys.access_key, "secretKey": keys.secret_key},
+        "type": "Opaque",
+        "stringData": data,
     }
     what = f"Secret {namespace}/{name}"
     try:
         call("create", what, core.create_namespaced_secret, namespace, body)
     except ConflictError:
         call("replace", what, core.replace_namespaced_secret, name, namespace, body)
+
+
+def interlink_available(api: Any) -> bool:
+    """Whether the cluster has a Ready node registered like an interLink virtual node
+    (`oscar.executors.interlink.VIRTUAL_NODE_LABELS`): one label-selector list per label,
+    at most one node each. Not being allowed to list nodes, or an API server that does not
+    answer, counts as no (and is logged): this only informs clients."""
+    import logging
+
+    from kubernetes import client
+
+    from oscar.executors.interlink import VIRTUAL_NODE_LABELS, is_virtual_node
+
+    core = client.CoreV1Api(api)
+    for key, value in VIRTUAL_NODE_LABELS:
+        try:
+            nodes = call(
+                "list",
+                f"nodes labelled {key}={value}",
+                core.list_node,
+                label_selector=f"{key}={value}",
+                limit=50,
+            )
+        except BackendError as exc:
+            logging.getLogger("oscar.executors").warning("cannot look for interLink nodes: %s", exc)
+            return False
+        for node in nodes.items or []:
+            conditions = (node.status.conditions if node.status else None) or []
+            ready = any(c.type == "Ready" and c.status == "True" for c in conditions)
+            if ready and is_virtual_node(node.metadata.labels):
+                return True
+    return False
 
 
 def call(verb: str, what: str, method: Callable[..., T], *args: Any, **kwargs: Any) -> T:

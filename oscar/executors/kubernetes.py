@@ -14,17 +14,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import json
 import logging
 import re
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator
 from typing import Any
 
+import yaml
+
 from oscar.errors import BackendError, BackendUnavailableError, ExecutorError
 from oscar.executors import kube
 from oscar.executors.base import Executor, Observation, SyncResult, SyncRunner
 from oscar.executors.interlink import is_virtual_node, to_interlink
-from oscar.executors.kubernetes_job import CONTAINER_NAME, JOB_LABEL, job_manifest
+from oscar.executors.jobdir import function_config
+from oscar.executors.kubernetes_job import (
+    CONTAINER_NAME,
+    JOB_LABEL,
+    SupervisorSource,
+    job_manifest,
+)
 from oscar.models.job import Job, JobStatus, new_job_name
 from oscar.models.service import Service
 from oscar.models.storage import MinIOProvider
@@ -62,17 +72,25 @@ class KubernetesExecutor(Executor, SyncRunner):
         timeout: float = 3600,
         *,
         store: MinIOProvider | None = None,
+        job_store_endpoint: str | None = None,
+        supervisor: SupervisorSource | None = None,
     ) -> None:
         """`timeout` is given to each job's supervisor, which kills the script after it.
 
         `store` (the default store with its admin keys) is used to derive each service's own
         keys, put in its Secret before its first Job; without it, that Secret is expected to
-        exist already.
+        exist already. The pods' `minio.default` is at `job_store_endpoint`, by default the
+        store's own endpoint (`OSCAR_JOB_MINIO_ENDPOINT`); `supervisor` says how the
+        supervisor reaches the pods (by default: installed on the nodes).
         """
         super().__init__()
         self._api = api_client
         self._store = store
+        self._job_store_endpoint = job_store_endpoint or None
+        self.supervisor = supervisor or SupervisorSource()
         self._secrets_applied: set[str] = set()
+        # Service name → digest of the configuration Secret last written by this process.
+        self._configs_applied: dict[str, str] = {}
         from kubernetes import client
 
         self._batch = client.BatchV1Api(api_client)
@@ -195,16 +213,7 @@ class KubernetesExecutor(Executor, SyncRunner):
 
     # --- API calls -----------------------------------------------------------------------
     def _create(self, job: Job, service: Service, timeout: float) -> str:
-        size = len(job.event.encode())
-        if size >= EVENT_ENV_MAX:
-            # As upstream, the Job carries the event in its EVENT variable, and Linux refuses
-            # to start a process with one environment string over 128 KiB.
-            raise ExecutorError(
-                f"the event is {size} bytes; Kubernetes Jobs carry it in their EVENT variable, "
-                f"which holds less than {EVENT_ENV_MAX} bytes: upload large inputs to the "
-                "service's input bucket instead"
-            )
-        self._ensure_store_secret(service)
+        self._check_event_size(len(job.event.encode()))
         manifest = job_manifest(
             service,
             job.event,
@@ -212,9 +221,15 @@ class KubernetesExecutor(Executor, SyncRunner):
             namespace=self.namespace,
             supervisor_timeout=timeout,
             minio_credentials=kube.store_secret_name(service.name),
+            config_secret=kube.job_config_secret_name(service.name),
+            supervisor=self.supervisor,
         )
         if service.interlink_node_name and self._virtual_node(service.interlink_node_name):
             manifest = to_interlink(manifest, service.interlink_node_name)
+            # The interLink form carries the event base64-encoded: a third longer.
+            self._check_event_size(len(_event_value(manifest).encode()))
+        self._ensure_store_secret(service)
+        self._ensure_config_secret(service)
         # Conflict: submitted before (by a control plane that stopped before recording the
         # handle); that Job is this job's work, so it is followed, not started again.
         with contextlib.suppress(kube.ConflictError):
@@ -226,6 +241,38 @@ class KubernetesExecutor(Executor, SyncRunner):
                 manifest,
             )
         return job.name
+
+    @staticmethod
+    def _check_event_size(size: int) -> None:
+        if size >= EVENT_ENV_MAX:
+            # As upstream, the Job carries the event in its EVENT variable, and Linux refuses
+            # to start a process with one environment string over 128 KiB.
+            raise ExecutorError(
+                f"the event is {size} bytes; Kubernetes Jobs carry it in their EVENT variable, "
+                f"which holds less than {EVENT_ENV_MAX} bytes: upload large inputs to the "
+                "service's input bucket instead"
+            )
+
+    def job_config(self, service: Service) -> dict[str, str]:
+        """The data of the Secret `oscar-job-<service>` the pods mount at `/oscar/config`:
+        the supervisor's `function_config.yaml` (as on the local and Slurm backends: the
+        service's environment secrets included, `minio.default` with the endpoint pods reach
+        and no keys) and `script.sh`."""
+        config = function_config(service, self._store, self._job_store_endpoint)
+        return {
+            "function_config.yaml": yaml.safe_dump(config, sort_keys=False),
+            "script.sh": service.script,
+        }
+
+    def _ensure_config_secret(self, service: Service) -> None:
+        """Write the service's configuration Secret when it differs from what this process
+        last wrote (the first Job of a service after a start, or after the service changed)."""
+        data = self.job_config(service)
+        digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+        if self._configs_applied.get(service.name) == digest:
+            return
+        kube.apply_job_config_secret(self._api, self.namespace, service.name, data)
+        self._configs_applied[service.name] = digest
 
     def _ensure_store_secret(self, service: Service) -> None:
         """Write the service's scoped store keys once per process (keys are stable, so a
@@ -366,6 +413,11 @@ def exit_status(pod: Any | None) -> tuple[int | None, str]:
                 detail = f"init container {container.name}: {detail or 'failed'}"
             return ended.exit_code, detail
     return None, ""
+
+
+def _event_value(manifest: dict[str, Any]) -> str:
+    container = manifest["spec"]["template"]["spec"]["containers"][0]
+    return next((e.get("value", "") for e in container["env"] if e["name"] == "EVENT"), "")
 
 
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:

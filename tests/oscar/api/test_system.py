@@ -105,3 +105,92 @@ def test_put_config_restricts_the_images_of_new_and_updated_services(
     assert again.get("/system/config").json()["allowed_image_repositories"] == ["ghcr.io/grycap/"]
     assert again.put("/system/config", json={"allowed_image_repositories": []}).json() == []
     assert again.post("/system/services", json=minimal_service(unique_name())).status_code == 201
+
+
+# --- interLink_available --------------------------------------------------------------------------
+
+
+def _node(labels: dict[str, str], ready: bool) -> object:
+    from kubernetes import client
+
+    condition = client.V1NodeCondition(type="Ready", status="True" if ready else "False")
+    return client.V1Node(
+        metadata=client.V1ObjectMeta(name="n", labels=labels),
+        status=client.V1NodeStatus(conditions=[condition]),
+    )
+
+
+@pytest.mark.parametrize(
+    ("nodes", "expected"),
+    [
+        ({}, False),
+        ({"type=virtual-kubelet": [_node({"type": "virtual-kubelet"}, ready=False)]}, False),
+        ({"type=virtual-kubelet": [_node({"type": "virtual-kubelet"}, ready=True)]}, True),
+        (
+            {
+                "virtual-node.interlink/type=virtual-kubelet": [
+                    _node({"virtual-node.interlink/type": "virtual-kubelet"}, ready=True)
+                ]
+            },
+            True,
+        ),
+        ("refused", False),
+    ],
+)
+def test_interlink_available_asks_for_ready_virtual_nodes(
+    monkeypatch: pytest.MonkeyPatch, nodes: object, expected: bool
+) -> None:
+    """One label-selector list per virtual-node label; a NotReady node, or a cluster that
+    refuses to list nodes, means no interLink."""
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    from oscar.executors import kube
+
+    selectors: list[str] = []
+
+    class Core:
+        def __init__(self, api: object) -> None:
+            pass
+
+        def list_node(self, label_selector: str, **kwargs: object) -> client.V1NodeList:
+            selectors.append(label_selector)
+            if nodes == "refused":
+                raise ApiException(status=403, reason="Forbidden")
+            assert isinstance(nodes, dict)
+            return client.V1NodeList(items=nodes.get(label_selector, []))
+
+    monkeypatch.setattr(client, "CoreV1Api", Core)
+    assert kube.interlink_available(object()) is expected
+    assert set(selectors) <= {"type=virtual-kubelet", "virtual-node.interlink/type=virtual-kubelet"}
+
+
+@pytest.mark.kubernetes
+def test_config_reports_interlink_from_the_clusters_virtual_nodes(
+    kubernetes: object, start_oscar: Callable[..., RunningServer], api: httpx.Client
+) -> None:
+    """With the Kubernetes executor, `interLink_available` is true once the cluster has a
+    Ready interLink virtual node (kwok registers one with the virtual kubelet's labels and
+    taint); with the local executor it is false, and no cluster is asked."""
+    import uuid
+
+    from tests.services.kubernetes import KubernetesCluster
+
+    assert isinstance(kubernetes, KubernetesCluster)
+    assert api.get("/system/config").json()["interLink_available"] is False
+    kubernetes.create_fake_node(
+        f"vk-avail-{uuid.uuid4().hex[:6]}",
+        labels={"virtual-node.interlink/type": "virtual-kubelet", "type": "virtual-kubelet"},
+        taints=[
+            {"key": "virtual-node.interlink/no-schedule", "value": "true", "effect": "NoSchedule"}
+        ],
+    )
+    env = {
+        "OSCAR_EXECUTOR": "kubernetes",
+        "OSCAR_KUBECONFIG": str(kubernetes.kubeconfig),
+        "OSCAR_SERVICES_NAMESPACE": f"svc-{uuid.uuid4().hex[:6]}",
+    }
+    body = start_oscar(extra_env=env).client().get("/system/config").json()
+    assert body["interLink_available"] is True
+    assert body["config"]["interLink_available"] is True
+    assert api.get("/system/config").json()["interLink_available"] is False

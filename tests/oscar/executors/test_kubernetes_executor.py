@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import sys
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -591,12 +592,23 @@ def test_interlink_virtual_node_gets_the_interlink_pod(kubernetes: KubernetesClu
         t.key == "virtual-node.interlink/no-schedule" and t.operator == "Exists"
         for t in pod_spec.tolerations
     )
-    assert pod_spec.init_containers[0].command == ["/bin/sh", "-c", "cp -r /supervisor/* /data"]
+    # The supervisor is installed on the HPC nodes (the default): no init container, and no
+    # host volume, which could not follow the pod there; the configuration and the scoped
+    # keys are Secrets the virtual kubelet sends with the pod.
+    assert pod_spec.init_containers is None
     volumes = {v.name: v for v in pod_spec.volumes}
-    assert volumes["supervisor-share-data"].empty_dir is not None
-    assert "oscar-volume" not in volumes  # no host volume: it cannot follow the pod to HPC
+    assert not any(v.persistent_volume_claim or v.host_path for v in pod_spec.volumes)
+    assert volumes["oscar-config"].secret.secret_name == "oscar-job-hpc-svc"
+    assert volumes["minio-credentials"].secret.secret_name == "oscar-store-hpc-svc"
     container = pod_spec.containers[0]
-    assert container.args == ["-c", "echo $EVENT | base64 -d | /data/supervisor"]
+    assert container.args == [
+        "-c",
+        'printf \'%s\' "$EVENT" | base64 -d | "$@"',
+        "oscar-supervisor",
+        sys.executable,
+        "-m",
+        "supervisor",
+    ]
     event = next(e.value for e in container.env if e.name == "EVENT")
     assert base64.b64decode(event) == b'{"e": 1}'
     assert container.resources.limits == {"cpu": "2", "memory": "4Gi"}
@@ -632,3 +644,155 @@ def test_an_event_too_large_for_the_jobs_event_variable_fails_saying_so() -> Non
     job = _job_for(service, "x" * (200 * 1024))
     with pytest.raises(ExecutorError, match="EVENT variable"):
         executor.submit(job, service)
+
+
+# --- what a real pod needs (no cluster) ----------------------------------------------------------
+
+ADMIN = MinIOProvider(
+    endpoint="http://127.0.0.1:9000",
+    access_key="admin",
+    secret_key="admin-secret-0123456789",
+    region="eu-west-3",
+)
+
+
+def _secret_service(name: str = "pod-needs") -> Service:
+    return parse_service(
+        minimal_service(
+            name,
+            token="d" * 64,
+            script="echo from the script\n",
+            input=[{"storage_provider": "minio", "path": f"{name}/in"}],
+            output=[{"storage_provider": "minio", "path": f"{name}/out"}],
+            environment={"variables": {"K": "v"}, "secrets": {"API_KEY": "s3cr3t value"}},
+        )
+    )
+
+
+def test_the_pods_configuration_has_a_reachable_minio_default_and_the_services_secrets(
+    tmp_path: Path,
+) -> None:
+    """The Secret mounted at `/oscar/config` is what our supervisor reads there: its
+    `minio.default` is at the endpoint pods reach (`OSCAR_JOB_MINIO_ENDPOINT`) with the store's
+    region and no key, the admin keys appear nowhere, the service's secrets are there for the
+    script (as on the local backend), and the scoped keys come from the mounted store Secret."""
+    import yaml
+
+    from oscar.storage.scoped import job_store
+    from supervisor.config import default_minio_credentials, load_provider_secrets, parse_config
+
+    executor = KubernetesExecutor(
+        client.ApiClient(), "ns", store=ADMIN, job_store_endpoint="http://minio.hpc.example:9000"
+    )
+    service = _secret_service()
+    data = executor.job_config(service)
+    assert set(data) == {"function_config.yaml", "script.sh"}
+    assert data["script.sh"] == "echo from the script\n"
+    text = data["function_config.yaml"]
+    assert "admin-secret-0123456789" not in text and "d" * 64 not in text
+    raw = yaml.safe_load(text)
+    assert raw["storage_providers"]["minio"]["default"] == {
+        "endpoint": "http://minio.hpc.example:9000",
+        "region": "eu-west-3",
+        "verify": True,
+    }
+    # The mounted store Secret, as the kubelet (or the interLink plugin) lays it out.
+    keys = job_store(ADMIN, service.name)
+    mounted = tmp_path / "providers" / "minio.default"
+    mounted.mkdir(parents=True)
+    (mounted / "accessKey").write_text(keys.access_key)
+    (mounted / "secretKey").write_text(keys.secret_key)
+    config = parse_config(text, {})
+    assert config.secrets == {"API_KEY": "s3cr3t value"}
+    assert config.variables == {"K": "v"}
+    provider = default_minio_credentials(config, {}, load_provider_secrets(tmp_path / "providers"))
+    assert provider["endpoint"] == "http://minio.hpc.example:9000"
+    assert (provider["access_key"], provider["secret_key"]) == (keys.access_key, keys.secret_key)
+    assert provider["secret_key"] != ADMIN.secret_key
+    # Without an endpoint of its own, pods use the store's.
+    plain = KubernetesExecutor(client.ApiClient(), "ns", store=ADMIN).job_config(service)
+    endpoint = yaml.safe_load(plain["function_config.yaml"])["storage_providers"]["minio"]
+    assert endpoint["default"]["endpoint"] == "http://127.0.0.1:9000"
+
+
+def test_the_settings_reach_the_executor() -> None:
+    from oscar.executors.factory import make_executors
+    from oscar.executors.kubernetes_job import SupervisorSource
+    from oscar.settings import Settings
+
+    settings = Settings(
+        executor="kubernetes",
+        job_minio_endpoint="http://minio.cluster.local:9000",
+        supervisor_image="registry.example/oscar-supervisor:1",
+        supervisor_command="/oscar/bin/supervisor --workdir /scratch",
+    )
+    cloud, _ = make_executors(settings, ADMIN, client.ApiClient())
+    assert isinstance(cloud, KubernetesExecutor)
+    assert cloud.supervisor == SupervisorSource(
+        "registry.example/oscar-supervisor:1", ("/oscar/bin/supervisor", "--workdir", "/scratch")
+    )
+    config = cloud.job_config(_secret_service())["function_config.yaml"]
+    assert "http://minio.cluster.local:9000" in config
+
+
+def test_an_event_too_large_once_base64_encoded_for_interlink_fails_saying_so() -> None:
+    from oscar.errors import ExecutorError
+
+    executor = KubernetesExecutor(client.ApiClient(), "ns")
+    executor._virtual_node = lambda name: True  # type: ignore[method-assign]
+    service = parse_service(minimal_service("big-hpc", token="a" * 64, interlink_node_name="vk"))
+    job = _job_for(service, "x" * (100 * 1024))  # fits as is, not base64-encoded
+    with pytest.raises(ExecutorError, match="EVENT variable"):
+        executor.submit(job, service)
+
+
+@pytest.mark.kubernetes
+def test_the_job_mounts_its_configuration_and_keys_as_files_never_env(
+    kubernetes: KubernetesCluster,
+) -> None:
+    """On the real API server: the Secret `oscar-job-<service>` holds the configuration the
+    pod mounts at `/oscar/config`, is rewritten when the service changes, and nothing in the
+    Job carries a key."""
+    import base64
+    import json
+
+    import yaml
+
+    api, namespace = namespace_with_supervisor_volume(kubernetes)
+    executor = KubernetesExecutor(
+        api, namespace, timeout=60, store=ADMIN, job_store_endpoint="http://minio.pods:9000"
+    )
+    service = _secret_service("pod-files")
+    job = _job_for(service, '{"x": 1}')
+    executor.submit(job, service)
+    core = client.CoreV1Api(api)
+    secret = core.read_namespaced_secret(f"oscar-job-{service.name}", namespace)
+    data = {k: base64.b64decode(v).decode() for k, v in secret.data.items()}
+    config = yaml.safe_load(data["function_config.yaml"])
+    assert config["storage_providers"]["minio"]["default"]["endpoint"] == "http://minio.pods:9000"
+    assert config["environment"]["secrets"] == {"API_KEY": "s3cr3t value"}
+    assert data["script.sh"] == "echo from the script\n"
+    created = client.BatchV1Api(api).read_namespaced_job(job.name, namespace)
+    pod = created.spec.template.spec
+    volumes = {v.name: v for v in pod.volumes}
+    mounts = {m.mount_path: m.name for m in pod.containers[0].volume_mounts}
+    assert volumes[mounts["/oscar/config"]].secret.secret_name == f"oscar-job-{service.name}"
+    assert volumes[mounts["/var/run/secrets/providers/minio.default"]].secret.secret_name == (
+        f"oscar-store-{service.name}"
+    )
+    assert not any(v.persistent_volume_claim for v in pod.volumes)
+    dumped = json.dumps(api.sanitize_for_serialization(created))
+    keys = job_store_keys(service.name)
+    for value in (ADMIN.secret_key, keys.secret_key, keys.access_key, "s3cr3t value"):
+        assert value not in dumped
+    # An update reaches the next Job's pods.
+    changed = service.model_copy(update={"script": "echo changed\n"})
+    executor.submit(_job_for(changed), changed)
+    secret = core.read_namespaced_secret(f"oscar-job-{service.name}", namespace)
+    assert base64.b64decode(secret.data["script.sh"]).decode() == "echo changed\n"
+
+
+def job_store_keys(service_name: str) -> MinIOProvider:
+    from oscar.storage.scoped import job_store
+
+    return job_store(ADMIN, service_name)
