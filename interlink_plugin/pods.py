@@ -166,7 +166,13 @@ class PodFolder:
         config_maps = {
             (c.get("metadata") or {}).get("name"): c
             for rc in data.containers
-            for c in [*rc.config_maps, *rc.projected_volume_maps]
+            for c in rc.config_maps
+        }
+        # interLink renders each projected volume into a ConfigMap named after the volume.
+        rendered = {
+            (c.get("metadata") or {}).get("name"): c
+            for rc in data.containers
+            for c in rc.projected_volume_maps
         }
         secrets = {
             (s.get("metadata") or {}).get("name"): s for rc in data.containers for s in rc.secrets
@@ -192,6 +198,8 @@ class PodFolder:
                     )
                 _write_items(folder, _secret_files(found or {}), source, 0o600)
             elif "projected" in volume:
+                if name in rendered:
+                    _write_items(folder, _config_map_files(rendered[name]), {}, 0o644)
                 for item in volume["projected"].get("sources") or []:
                     if "configMap" in item:
                         cm = config_maps.get(item["configMap"].get("name")) or {}
