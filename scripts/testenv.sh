@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Install (and cache) the real servers the tests use: MinIO, WebDAV, Slurm, Kubernetes, browser.
-#   scripts/testenv.sh install [minio|webdav|slurm|kubernetes|browser ...]
+# Install (and cache) the real servers the tests use: MinIO, WebDAV, Slurm, Kubernetes,
+# interLink (virtual kubelet + API server, built from ../shared/vendor/interlink), browser.
+#   scripts/testenv.sh install [minio|webdav|slurm|kubernetes|interlink|browser ...]
 #   scripts/testenv.sh check   [NAME ...]
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -16,6 +16,7 @@ from tests.fixtures.server import RunningServer, start_server
 pytest_plugins = [
     "tests.services.browser",
     "tests.services.kubernetes",
+    "tests.services.interlink",
     "tests.services.minio",
     "tests.services.slurm",
     "tests.services.webdav",

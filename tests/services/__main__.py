@@ -6,7 +6,7 @@ import importlib
 import sys
 import time
 
-SERVICES = ("minio", "webdav", "slurm", "kubernetes", "browser")
+SERVICES = ("minio", "webdav", "slurm", "kubernetes", "interlink", "browser")
 
 
 def main(argv: list[str]) -> int:
