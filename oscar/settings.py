@@ -127,6 +127,13 @@ class Settings(BaseSettings):
         "Default: `/oscar/bin/supervisor` with OSCAR_SUPERVISOR_IMAGE, else this "
         "installation's `<python> -m supervisor` (nodes sharing this machine's Python).",
     )
+    cloud_interlink_node: str = Field(
+        "",
+        description="An interLink virtual node that Jobs of services without "
+        "`interlink_node_name` run on (OSCAR_CLOUD_INTERLINK_NODE): a cluster whose cloud "
+        "compute is itself behind interLink (an edge site, or oscar's tests' local plugin). "
+        "Empty: those Jobs go to the cluster's ordinary nodes.",
+    )
     job_minio_endpoint: str | None = Field(
         None,
         description="Endpoint of the default store as Kubernetes Jobs and interLink pods reach "

@@ -31,6 +31,7 @@ def _kubernetes(settings: Settings, store: MinIOProvider, kube: Any) -> Executor
         settings.job_timeout,
         store=store,
         job_store_endpoint=settings.job_minio_endpoint,
+        cloud_node=settings.cloud_interlink_node,
         supervisor=SupervisorSource.from_settings(
             settings.supervisor_image, settings.supervisor_command
         ),

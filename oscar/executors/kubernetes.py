@@ -74,6 +74,7 @@ class KubernetesExecutor(Executor, SyncRunner):
         store: MinIOProvider | None = None,
         job_store_endpoint: str | None = None,
         supervisor: SupervisorSource | None = None,
+        cloud_node: str = "",
     ) -> None:
         """`timeout` is given to each job's supervisor, which kills the script after it.
 
@@ -81,13 +82,16 @@ class KubernetesExecutor(Executor, SyncRunner):
         keys, put in its Secret before its first Job; without it, that Secret is expected to
         exist already. The pods' `minio.default` is at `job_store_endpoint`, by default the
         store's own endpoint (`OSCAR_JOB_MINIO_ENDPOINT`); `supervisor` says how the
-        supervisor reaches the pods (by default: installed on the nodes).
+        supervisor reaches the pods (by default: installed on the nodes). Jobs of services
+        without `interlink_node_name` go to the virtual node `cloud_node` when given
+        (`OSCAR_CLOUD_INTERLINK_NODE`).
         """
         super().__init__()
         self._api = api_client
         self._store = store
         self._job_store_endpoint = job_store_endpoint or None
         self.supervisor = supervisor or SupervisorSource()
+        self.cloud_node = cloud_node
         self._secrets_applied: set[str] = set()
         # Service name → digest of the configuration Secret last written by this process.
         self._configs_applied: dict[str, str] = {}
@@ -224,8 +228,9 @@ class KubernetesExecutor(Executor, SyncRunner):
             config_secret=kube.job_config_secret_name(service.name),
             supervisor=self.supervisor,
         )
-        if service.interlink_node_name and self._virtual_node(service.interlink_node_name):
-            manifest = to_interlink(manifest, service.interlink_node_name)
+        node = service.interlink_node_name or self.cloud_node
+        if node and self._virtual_node(node):
+            manifest = to_interlink(manifest, node)
             # The interLink form carries the event base64-encoded: a third longer.
             self._check_event_size(len(_event_value(manifest).encode()))
         self._ensure_store_secret(service)
