@@ -1,23 +1,14 @@
-"""Smoke tests: interLink's real virtual kubelet and API server in front of a plugin.
-
-The "cloud" plugin is oscar's own (`oscar-interlink-plugin serve --backend local`) once it
-answers the ping; until then these tests use the recording stub of
-`tests/fixtures/interlink_recorder.py` for it too (and say so with a warning).
-"""
+"""Smoke tests of the test environment: interLink's real virtual kubelet and API server in
+front of the recording plugin of `tests/fixtures/interlink_recorder.py` (a test tool that
+records interLink's requests; oscar's own plugin runs in tests/interlink_plugin/)."""
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import subprocess
-import sys
 import uuid
-import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.fixtures.interlink_recorder import LOG_TEXT, RecordingPlugin, recorded_pod
@@ -39,48 +30,6 @@ def _unique(prefix: str) -> str:
 def recorder() -> Iterator[RecordingPlugin]:
     with RecordingPlugin() as plugin:
         yield plugin
-
-
-def _answers_ping(url: str) -> bool:
-    """Whether the plugin answers the ping (`GET /status`, body `[]`) with 200 and JSON."""
-    response = httpx.request("GET", f"{url}/status", content=b"[]", timeout=5)
-    response.json()  # `[]` or a PingResponse object (status, resources, taints)
-    return response.status_code == 200
-
-
-@pytest.fixture
-def cloud_plugin(tmp_path: Path) -> Iterator[tuple[str, int]]:
-    """oscar's plugin with the local backend when it works, else a recording stub."""
-    if importlib.util.find_spec("interlink_plugin.server") is not None:
-        port = common.free_port()
-        log = tmp_path / "plugin.log"
-        args = [sys.executable, "-m", "interlink_plugin", "serve", "--backend", "local"]
-        args += ["--host", "127.0.0.1", "--port", str(port), "--state-dir", str(tmp_path / "st")]
-        with log.open("ab") as handle:
-            process = subprocess.Popen(
-                args, stdout=handle, stderr=subprocess.STDOUT, env={**os.environ}
-            )
-        try:
-            common.wait_until(
-                lambda: _answers_ping(f"http://127.0.0.1:{port}"),
-                timeout=90,  # a cold import on 2 busy cores is slow
-                what="oscar-interlink-plugin ping",
-                process=process,
-                log=log,
-            )
-        except common.ServiceUnavailableError as error:
-            common.stop_process(process)
-            warnings.warn(f"oscar's plugin does not answer the ping yet: {error}", stacklevel=1)
-        else:
-            try:
-                yield "127.0.0.1", port
-            finally:
-                common.stop_process(process)
-            return
-    else:
-        warnings.warn("interlink_plugin.server does not exist yet: using the stub", stacklevel=1)
-    with RecordingPlugin() as stub:
-        yield stub.endpoint
 
 
 def _core(cluster: KubernetesCluster) -> Any:
@@ -165,42 +114,5 @@ def test_pod_runs_through_the_plugin_and_its_log_comes_back(
     common.wait_until(lambda: recorder.bodies("POST", "/delete"), timeout=60, what="/delete")
 
 
-def test_restarting_both_mid_job_keeps_the_pod(
-    kubernetes: KubernetesCluster, interlink: StartNode, recorder: RecordingPlugin
-) -> None:
-    recorder.running_polls = 10**6  # Running until told otherwise
-    node = interlink(_unique("vk"), recorder.endpoint)
-    core = _core(kubernetes)
-    namespace = _unique("il")
-    core.create_namespace({"metadata": {"name": namespace}})
-    core.create_namespaced_pod(namespace, _simple_pod("held", node.name))
-    assert _wait_phase(core, namespace, "held", {"Running"}, 120) == "Running"
-    before = dict(node.pids)
-    node.restart_api_server()
-    node.restart_virtual_kubelet()
-    assert not set(before.values()) & set(node.pids.values())
-    assert _wait_phase(core, namespace, "held", {"Running"}, 10) == "Running"
-    recorder.running_polls = 0  # the next status answer says Succeeded
-    assert _wait_phase(core, namespace, "held", {"Succeeded", "Failed"}, 120) == "Succeeded"
-    uids = {b["pod"]["metadata"]["uid"] for b in recorder.bodies("POST", "/create")}
-    assert len(uids) == 1
-
-
-def test_two_virtual_nodes_each_reach_their_own_plugin(
-    kubernetes: KubernetesCluster,
-    interlink: StartNode,
-    recorder: RecordingPlugin,
-    cloud_plugin: tuple[str, int],
-) -> None:
-    hpc = interlink(_unique("hpc"), recorder.endpoint)
-    cloud = interlink(_unique("cloud"), cloud_plugin)
-    assert hpc.api_server_port != cloud.api_server_port
-    assert hpc.kubelet_port != cloud.kubelet_port
-    assert hpc.is_ready() and cloud.is_ready()
-    core = _core(kubernetes)
-    namespace = _unique("il")
-    core.create_namespace({"metadata": {"name": namespace}})
-    core.create_namespaced_pod(namespace, _simple_pod("on-hpc", hpc.name))
-    _wait_phase(core, namespace, "on-hpc", {"Succeeded", "Failed"}, 120)
-    created = [b["pod"]["spec"]["nodeName"] for b in recorder.bodies("POST", "/create")]
-    assert created == [hpc.name]
+# Restarting the plugin and the virtual kubelet mid-job, and two virtual nodes each in front of
+# its own plugin, are tested end to end in tests/interlink_plugin/test_end_to_end.py.
