@@ -184,10 +184,15 @@ def _slurm_job(site: Site, name: str) -> str:
     )
 
 
-def test_a_job_waiting_in_slurm_shows_the_queue_reason_and_deleting_it_cancels_it(
-    site: Site,
+def test_a_job_waiting_in_slurm_shows_the_queue_reason_and_deleting_it_running_cancels_it(
+    site: Site, tmp_path: Path
 ) -> None:
-    name = site.service(site.hpc.name, annotations={"slurm-job.vk.io/flags": "--begin=now+1hour"})
+    never = tmp_path / "never-created"
+    name = site.service(
+        site.hpc.name,
+        script=f"while [ ! -e {never} ]; do sleep 0.2; done\n",
+        annotations={"slurm-job.vk.io/flags": "--begin=now+1hour"},
+    )
     site.upload(name)
     slurm_id = _slurm_job(site, name)
     job = site.one_job(name, "Pending", timeout=120)
@@ -197,13 +202,18 @@ def test_a_job_waiting_in_slurm_shows_the_queue_reason_and_deleting_it_cancels_i
         what="Slurm's queue reason in the job's record",
     )
     assert "BeginTime" in reason
+    site.slurm.run(["scontrol", "update", f"JobId={slurm_id}", "StartTime=now"])
+    site.one_job(name, "Running", timeout=120)
+
+    def slurm_state() -> str:
+        text = site.slurm.run(["scontrol", "show", "job", slurm_id], check=False).stdout
+        return next((w.split("=")[1] for w in text.split() if w.startswith("JobState=")), "")
+
+    assert slurm_state() == "RUNNING"
     assert site.server.client().delete(f"/system/logs/{name}/{job['name']}").status_code == 204
-
-    def cancelled() -> bool:
-        state = site.slurm.run(["scontrol", "show", "job", slurm_id], check=False).stdout
-        return "JobState=CANCELLED" in state or not state
-
-    common.wait_until(cancelled, timeout=120, interval=1, what="the Slurm job cancelled")
+    common.wait_until(
+        lambda: slurm_state() in ("CANCELLED", ""), timeout=120, interval=1, what="scancelled"
+    )
 
 
 def test_restarting_the_plugin_and_the_virtual_kubelet_mid_job_loses_nothing(
