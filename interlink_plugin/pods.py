@@ -128,12 +128,12 @@ class PodFolder:
         for folder in ("volumes", "containers", "state", "logs", "work"):
             (self.path / folder).mkdir(parents=True, exist_ok=True)
         os.chmod(self.path, 0o700)
-        volumes = self._write_volumes(data, spec.get("volumes") or [])
+        lookups = _Lookups(data)
+        volumes = self._write_volumes(lookups, spec.get("volumes") or [])
         init = [c for c in spec.get("initContainers") or []]
         main = [c for c in spec.get("containers") or []]
         if not main:
             raise PodError("the pod has no containers")
-        lookups = _Lookups(data)
         annotations = meta.get("annotations") or {}
         for container in [*init, *main]:
             name = _check_name("container name", container.get("name", ""))
@@ -150,33 +150,10 @@ class PodFolder:
                 annotations.get(PRE_EXEC, ""),
             ),
         )
-        return {
-            "uid": self.uid,
-            "name": meta.get("name", ""),
-            "namespace": meta.get("namespace", ""),
-            "init_containers": [c["name"] for c in init],
-            "containers": [c["name"] for c in main],
-            "images": {c["name"]: c.get("image", "") for c in [*init, *main]},
-            "created": _now(),
-        }
+        return {**pod_record(self.uid, pod), "created": _now()}
 
-    def _write_volumes(
-        self, data: RetrievedPodData, volumes: list[dict[str, Any]]
-    ) -> dict[str, Path]:
-        config_maps = {
-            (c.get("metadata") or {}).get("name"): c
-            for rc in data.containers
-            for c in rc.config_maps
-        }
-        # interLink renders each projected volume into a ConfigMap named after the volume.
-        rendered = {
-            (c.get("metadata") or {}).get("name"): c
-            for rc in data.containers
-            for c in rc.projected_volume_maps
-        }
-        secrets = {
-            (s.get("metadata") or {}).get("name"): s for rc in data.containers for s in rc.secrets
-        }
+    def _write_volumes(self, lookups: _Lookups, volumes: list[dict[str, Any]]) -> dict[str, Path]:
+        config_maps, secrets, rendered = lookups.config_maps, lookups.secrets, lookups.rendered
         paths: dict[str, Path] = {}
         for volume in volumes:
             name = _check_name("volume name", volume.get("name", ""))
@@ -188,7 +165,7 @@ class PodFolder:
                 found = config_maps.get(source.get("name"))
                 if found is None and not source.get("optional"):
                     raise PodError(f"volume {name}: ConfigMap {source.get('name')!r} was not sent")
-                _write_items(folder, _config_map_files(found or {}), source, 0o644)
+                _write_items(folder, found or {}, source, 0o644)
             elif "secret" in volume:
                 source = volume["secret"]
                 found = secrets.get(source.get("secretName"))
@@ -196,17 +173,16 @@ class PodFolder:
                     raise PodError(
                         f"volume {name}: Secret {source.get('secretName')!r} was not sent"
                     )
-                _write_items(folder, _secret_files(found or {}), source, 0o600)
+                _write_items(folder, found or {}, source, 0o600)
             elif "projected" in volume:
-                if name in rendered:
-                    _write_items(folder, _config_map_files(rendered[name]), {}, 0o644)
+                _write_items(folder, rendered.get(name) or {}, {}, 0o644)
                 for item in volume["projected"].get("sources") or []:
                     if "configMap" in item:
                         cm = config_maps.get(item["configMap"].get("name")) or {}
-                        _write_items(folder, _config_map_files(cm), item["configMap"], 0o644)
+                        _write_items(folder, cm, item["configMap"], 0o644)
                     elif "secret" in item:
                         secret = secrets.get(item["secret"].get("name")) or {}
-                        _write_items(folder, _secret_files(secret), item["secret"], 0o600)
+                        _write_items(folder, secret, item["secret"], 0o600)
                     # serviceAccountToken and downwardAPI sources: nothing to write here.
             elif "emptyDir" in volume:
                 pass  # the folder itself
@@ -329,10 +305,38 @@ class PodFolder:
         shutil.rmtree(self.path, ignore_errors=True)
 
 
+def pod_record(uid: str, pod: dict[str, Any]) -> dict[str, Any]:
+    """The record of a pod (`pod.json` without a job id): its name, namespace, containers and
+    images. Containers whose names are not Kubernetes names are left out: they never name a
+    file (`prepare` refuses such a pod)."""
+    meta = pod.get("metadata") or {}
+    spec = pod.get("spec") or {}
+
+    def named(key: str) -> list[dict[str, Any]]:
+        return [c for c in spec.get(key) or [] if _SAFE_NAME.match(str(c.get("name", "")))]
+
+    init, main = named("initContainers"), named("containers")
+    return {
+        "uid": uid,
+        "name": meta.get("name", ""),
+        "namespace": meta.get("namespace", ""),
+        "init_containers": [c["name"] for c in init],
+        "containers": [c["name"] for c in main],
+        "images": {c["name"]: c.get("image", "") for c in [*init, *main]},
+    }
+
+
 class _Lookups:
-    """Values `env` and `envFrom` refer to: the ConfigMaps and Secrets sent with the pod."""
+    """The ConfigMaps and Secrets sent with the pod, decoded into files (name → key → bytes),
+    which its volumes and its `env`/`envFrom` refer to."""
 
     def __init__(self, data: RetrievedPodData) -> None:
+        # interLink renders each projected volume into a ConfigMap named after the volume.
+        self.rendered = {
+            (c.get("metadata") or {}).get("name"): _config_map_files(c)
+            for rc in data.containers
+            for c in rc.projected_volume_maps
+        }
         self.config_maps = {
             (c.get("metadata") or {}).get("name"): _config_map_files(c)
             for rc in data.containers

@@ -29,7 +29,7 @@ from starlette.concurrency import run_in_threadpool
 
 from interlink_plugin.backends.base import PodBackend, RunState
 from interlink_plugin.models import CreateResponse, LogRequest, PodStatus, RetrievedPodData
-from interlink_plugin.pods import ContainerState, PodError, PodFolder, check_uid
+from interlink_plugin.pods import ContainerState, PodError, PodFolder, check_uid, pod_record
 from oscar.errors import BackendError
 
 #: How often a followed log is read again.
@@ -165,15 +165,11 @@ def create_app(
                 )
                 record["job_id"] = pods_backend.start(folder, data.pod)
             except PodError as exc:
+                # Nothing of the pod was prepared: only its containers are reported, failed
+                # with the reason.
                 record = {
-                    "uid": folder.uid,
-                    "name": meta.get("name", ""),
-                    "namespace": meta.get("namespace", ""),
+                    **pod_record(folder.uid, data.pod),
                     "init_containers": [],
-                    "containers": [
-                        c.get("name", "")
-                        for c in (data.pod.get("spec") or {}).get("containers") or []
-                    ],
                     "images": {},
                     "job_id": "",
                     "error": str(exc),
