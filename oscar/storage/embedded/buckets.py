@@ -26,11 +26,19 @@ from oscar.storage.embedded.store import ObjectStore, StoreError
 
 
 @contextmanager
-def _translated(action: str, bucket: str) -> Iterator[None]:
+def translated(action: str, bucket: str, *, detailed: bool = True) -> Iterator[None]:
+    """Turn the store's errors into `oscar.errors` types: "cannot <action> bucket '<bucket>'".
+
+    `detailed`: an unknown bucket is `NotFoundError`, a conflict `ConflictError`, a bad request
+    `BadRequestError` (the bucket API's answers); otherwise, and for anything else, every error
+    is a `StorageError`.
+    """
     what = f"the embedded store cannot {action} bucket '{bucket}'"
     try:
         yield
     except StoreError as exc:
+        if not detailed:
+            raise StorageError(f"{what}: {exc.code}: {exc.message}") from exc
         if exc.code == "NoSuchBucket":
             raise NotFoundError(f"bucket '{bucket}' not found") from exc
         if exc.status == 409:
@@ -60,7 +68,7 @@ class EmbeddedBuckets(BucketStorage):
 
     def list(self) -> list[BucketInfo]:
         """Every bucket with its recorded owner and visibility."""
-        with _translated("list", "*"):
+        with translated("list", "*"):
             names = [name for name, _ in self.store.list_buckets()]
             infos = []
             for name in names:
@@ -73,7 +81,7 @@ class EmbeddedBuckets(BucketStorage):
 
     def get(self, name: str) -> BucketInfo:
         """One bucket."""
-        with _translated("read", name):
+        with translated("read", name):
             return self._info(name)
 
     def create(
@@ -81,7 +89,7 @@ class EmbeddedBuckets(BucketStorage):
     ) -> None:
         """Create the bucket and record its owner and visibility."""
         check_new_bucket_name(name)
-        with _translated("create", name):
+        with translated("create", name):
             self.store.create_bucket(name)
             self.store.set_bucket_meta(name, owner, visibility, allowed_users)
 
@@ -89,18 +97,18 @@ class EmbeddedBuckets(BucketStorage):
         self, name: str, owner: str, visibility: Visibility, allowed_users: list[str]
     ) -> None:
         """Record the new visibility; the owner already recorded stays."""
-        with _translated("update", name):
+        with translated("update", name):
             recorded = str(self.store.bucket_meta(name).get("owner") or "")
             self.store.set_bucket_meta(name, recorded or owner, visibility, allowed_users)
 
     def delete(self, name: str) -> None:
         """Delete an empty bucket."""
-        with _translated("delete", name):
+        with translated("delete", name):
             self.store.delete_bucket(name)
 
     def list_objects(self, name: str, prefix: str, page: str, limit: int) -> ObjectPage:
         """One page of objects, keys after `page`."""
-        with _translated("list objects of", name):
+        with translated("list objects of", name):
             listing = self.store.list_objects(name, prefix, "", page, limit)
         return ObjectPage(
             objects=[ObjectEntry(o.key, o.size, o.modified) for o in listing.objects],
@@ -110,7 +118,7 @@ class EmbeddedBuckets(BucketStorage):
 
     def require(self, name: str) -> None:
         """`NotFoundError` unless the bucket exists."""
-        with _translated("look up", name):
+        with translated("look up", name):
             self.store.require_bucket(name)
 
     @property

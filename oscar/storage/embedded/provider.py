@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 import threading
 import time
-from collections.abc import Collection, Iterator
-from contextlib import contextmanager
+from collections.abc import Collection
+from functools import partial
 
-from oscar.errors import ServiceNotFoundError, StorageError
+from oscar.errors import ServiceNotFoundError
 from oscar.events.router import matching_services, minio_event
 from oscar.jobs.dispatcher import Dispatcher
 from oscar.models.service import Service
@@ -27,7 +26,7 @@ from oscar.storage.base import (
     default_store_paths,
 )
 from oscar.storage.buckets import BucketStorage
-from oscar.storage.embedded.buckets import EmbeddedBuckets
+from oscar.storage.embedded.buckets import EmbeddedBuckets, translated
 from oscar.storage.embedded.server import Principal
 from oscar.storage.embedded.store import ObjectInfo, ObjectStore, StoreError
 from oscar.storage.scoped import ACCESS_KEY_PREFIX, service_access, service_keys
@@ -37,16 +36,8 @@ log = logging.getLogger("oscar.storage")
 KEY_RESCAN_SECONDS = 1.0
 
 
-@contextmanager
-def _translated(action: str, bucket: str) -> Iterator[None]:
-    """Turn the store's errors into `StorageError`: "cannot <action> bucket '<bucket>'"."""
-    what = f"the embedded store cannot {action} bucket '{bucket}'"
-    try:
-        yield
-    except StoreError as exc:
-        raise StorageError(f"{what}: {exc.code}: {exc.message}") from exc
-    except (OSError, sqlite3.Error) as exc:
-        raise StorageError(f"{what}: {exc}") from exc
+# Service set-up and teardown report every store error as a `StorageError`.
+_translated = partial(translated, detailed=False)
 
 
 class EmbeddedStorage(ServiceStorage):
