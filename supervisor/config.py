@@ -19,6 +19,8 @@ import yaml
 
 from supervisor.errors import ConfigError
 
+# libyaml's safe loader where PyYAML has it: the same documents, several times faster.
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 CONFIG_DIR = Path("/oscar/config")
 PROVIDER_SECRETS_DIR = Path("/var/run/secrets/providers")
 DEFAULT_MINIO_ENDPOINT = "http://minio-service.minio:9000"
@@ -134,7 +136,7 @@ def _entries(raw: object, role: str) -> list[StorageEntry]:
 def parse_config(text: str, env: Mapping[str, str]) -> FunctionConfig:
     """Build the configuration from YAML text; upper-case env variables override as upstream."""
     try:
-        raw = yaml.safe_load(text) or {}
+        raw = yaml.load(text, Loader=_SAFE_LOADER) or {}  # noqa: S506 - a safe loader
     except yaml.YAMLError as exc:
         raise ConfigError(f"function config is not valid YAML: {exc}") from None
     if not isinstance(raw, dict):

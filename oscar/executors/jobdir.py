@@ -20,6 +20,8 @@ from oscar.models.service import Service
 from oscar.models.storage import DEFAULT_PROVIDER, MinIOProvider
 from oscar.storage.scoped import job_store
 
+# libyaml's safe dumper where PyYAML has it (one configuration per job: it is on the hot path).
+_SAFE_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 # The only variables of the control plane's environment a job inherits: what a shell and the
 # supervisor's Python need to start.
 INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "USER", "LOGNAME")
@@ -75,7 +77,8 @@ def prepare_job(
     `store` is the default store with its admin keys; the job gets the service's own keys.
     """
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    private_file(folder / "function_config.yaml", yaml.safe_dump(function_config(service, store)))
+    config = yaml.dump(function_config(service, store), Dumper=_SAFE_DUMPER)
+    private_file(folder / "function_config.yaml", config)
     private_file(folder / "script.sh", service.script)
     private_file(folder / "event", event)
     (folder / "work").mkdir(exist_ok=True)
