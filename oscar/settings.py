@@ -153,7 +153,21 @@ class Settings(BaseSettings):
         None,
         gt=0,
         description="Jobs the HPC executor holds at once, queued in Slurm or running "
-        "(OSCAR_HPC_MAX_CONCURRENT_JOBS). Default: 200.",
+        "(OSCAR_HPC_MAX_CONCURRENT_JOBS). Default: 1000.",
+    )
+    slurm_batch_size: int = Field(
+        1000,
+        ge=1,
+        le=100_000,
+        description="The most events of one service submitted as one Slurm job array "
+        "(OSCAR_SLURM_BATCH_SIZE; at most Slurm's MaxArraySize). 1: one `sbatch` per job.",
+    )
+    slurm_batch_window: float = Field(
+        1.0,
+        ge=0,
+        le=600,
+        description="Seconds a service's jobs are gathered into one Slurm job array while a "
+        "burst is under way (OSCAR_SLURM_BATCH_WINDOW); a lone job is submitted at once.",
     )
     job_timeout: float = Field(
         3600.0,
@@ -181,6 +195,12 @@ class Settings(BaseSettings):
         ge=0,
         description="Jobs of one service that may be waiting or running at once; a `/job` call "
         "over it is answered 429 with Retry-After (OSCAR_MAX_JOBS_PER_SERVICE; 0: no bound).",
+    )
+    supervisor_pool: bool = Field(
+        True,
+        description="Local jobs' supervisors are forked by a warm process that has already "
+        "imported the supervisor (a few ms per job instead of ~0.2-0.5 s); false: a "
+        "fresh `python -m supervisor` per job (OSCAR_SUPERVISOR_POOL).",
     )
     job_cgroups: bool = Field(
         True,

@@ -55,6 +55,12 @@ class Executor(ABC):
     poll_interval: float = 1.0
     #: Jobs in flight at once when the settings do not say otherwise.
     default_concurrency: int = 100
+    #: The most jobs of one service the dispatcher hands over in one `submit_batch` call
+    #: (1: one `submit` per job).
+    batch_size: int = 1
+    #: Seconds the dispatcher gathers a service's jobs into one batch once a burst is under
+    #: way (a lone job is handed over at once).
+    batch_window: float = 0.0
 
     def __init__(self) -> None:
         #: Set by the dispatcher: call it (from any thread) when a job changed state, so the
@@ -68,6 +74,15 @@ class Executor(ABC):
         Never waits for the job to run or end. Submitting a job the backend already has (a
         restarted control plane) returns the existing handle instead of starting it again.
         """
+
+    def submit_batch(self, jobs: list[Job], service: Service) -> list[str]:
+        """Hand several jobs of one service to the backend at once; their handles, in order.
+
+        Each job keeps its own handle, state, log and exit code. Backends with `batch_size > 1`
+        (the only ones the dispatcher hands batches to) accept all or none: on an error none
+        of the jobs runs, and each may be handed over again. By default one `submit` per job.
+        """
+        return [self.submit(job, service) for job in jobs]
 
     @abstractmethod
     def poll(self, handles: Collection[str]) -> dict[str, Observation]:
@@ -101,6 +116,11 @@ class Executor(ABC):
         job is re-run. By default the backend keeps the work: every job is re-attached.
         """
         return {job.name for job in jobs}
+
+    def close(self) -> None:
+        """Release what the executor holds in this process (helpers it started); called once,
+        after the dispatcher stopped. By default nothing."""
+        return None
 
     def shutdown(self, jobs: Collection[Job]) -> set[str]:
         """The control plane is stopping: stop the work that cannot outlive it.

@@ -18,7 +18,15 @@ def _local(settings: Settings, store: MinIOProvider, _: Any) -> Executor:
     # One process scope per data directory: servers side by side never reap each other's jobs.
     scope = hashlib.sha256(str(settings.data_dir.resolve()).encode()).hexdigest()[:12]
     processes = JobProcesses(scope, use_cgroups=settings.job_cgroups)
-    return LocalExecutor(settings.data_dir / "jobs", store, settings.job_timeout, processes)
+    limit = settings.max_concurrent_jobs or LocalExecutor.default_concurrency
+    return LocalExecutor(
+        settings.data_dir / "jobs",
+        store,
+        settings.job_timeout,
+        processes,
+        warm=settings.supervisor_pool,
+        pool_size=2 * limit,
+    )
 
 
 def _kubernetes(settings: Settings, store: MinIOProvider, kube: Any) -> Executor:
@@ -47,7 +55,12 @@ def _slurm(settings: Settings, store: MinIOProvider, _: Any) -> Executor:
         if settings.slurm_ssh_host
         else LocalTransport(env)
     )
-    return SlurmExecutor(settings.data_dir / "slurm-jobs", store, transport, settings.job_timeout)
+    executor = SlurmExecutor(
+        settings.data_dir / "slurm-jobs", store, transport, settings.job_timeout
+    )
+    executor.batch_size = settings.slurm_batch_size
+    executor.batch_window = settings.slurm_batch_window
+    return executor
 
 
 CLOUD: dict[str, Callable[[Settings, MinIOProvider, Any], Executor]] = {

@@ -28,6 +28,7 @@ class FakeExecutor(Executor):
         self.states: dict[str, Observation] = {}
         self.jobs: dict[str, str] = {}  # handle → job name
         self.submitted: list[str] = []  # job names, in submission order
+        self.batches: list[list[str]] = []  # job names of each `submit_batch`
         self.cancelled: list[str] = []  # handles
         self.cleaned: list[str] = []  # job names
         self.fail_submit: Exception | None = None
@@ -44,6 +45,14 @@ class FakeExecutor(Executor):
             self.jobs[handle] = job.name
             self.submitted.append(job.name)
         return handle
+
+    def submit_batch(self, jobs: list[Job], service: Service) -> list[str]:
+        """Accept several jobs at once (recorded in `batches`), all or none."""
+        if self.fail_submit is not None:
+            raise self.fail_submit
+        with self._lock:
+            self.batches.append([job.name for job in jobs])
+        return [self.submit(job, service) for job in jobs]
 
     def poll(self, handles: Collection[str]) -> dict[str, Observation]:
         """The states the test set (or raise `fail_poll`)."""

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from oscar.executors.base import Executor, Observation, SyncResult, SyncRunner
 from oscar.executors.jobdir import job_folder, prepare_job, read_tail
+from oscar.executors.pool import PooledProcess, SupervisorPool
 from oscar.executors.proctree import JobProcesses, Limits
 from oscar.models.job import Job, JobStatus
 from oscar.models.quantity import parse_quantity
@@ -71,16 +72,21 @@ def memory_exceeded(service_memory: str) -> str:
     )
 
 
+# A job's supervisor: a child of ours, or a child the warm pool forked.
+Process = subprocess.Popen[bytes] | PooledProcess
+
+
 @dataclass
 class _Running:
     job: str
-    process: subprocess.Popen[bytes]
+    process: Process
     folder: Path
     memory: str = ""
 
 
 class LocalExecutor(Executor, SyncRunner):
-    """Runs `python -m supervisor` as a child process for each job (handle: its pid)."""
+    """Runs the supervisor as a process of its own for each job (handle: its pid): forked by
+    the warm pool (`oscar.executors.pool`) or, with `warm=False`, `python -m supervisor`."""
 
     name = "local"
     backend = "local"
@@ -93,6 +99,9 @@ class LocalExecutor(Executor, SyncRunner):
         store: MinIOProvider,
         timeout: float,
         processes: JobProcesses | None = None,
+        *,
+        warm: bool = True,
+        pool_size: int | None = None,
     ) -> None:
         super().__init__()
         self.jobs_dir = jobs_dir
@@ -102,6 +111,16 @@ class LocalExecutor(Executor, SyncRunner):
         self.processes = processes or JobProcesses(uuid.uuid4().hex[:12])
         self._running: dict[str, _Running] = {}
         self._lock = threading.Lock()
+        self._pool_name = f"pool-{uuid.uuid4().hex[:12]}"
+        self.pool = (
+            SupervisorPool(
+                pool_size or 2 * self.default_concurrency,
+                mark=self.processes.mark(self._pool_name),
+                on_exit=lambda: self.notify(),
+            )
+            if warm
+            else None
+        )
 
     def job_folder(self, job_name: str) -> Path:
         """The private folder of a job (refusing names that would leave the jobs folder)."""
@@ -115,11 +134,8 @@ class LocalExecutor(Executor, SyncRunner):
             f"natively on this host (image {service.image} recorded, not pulled)\n"
         )
 
-    def _spawn(
-        self, name: str, folder: Path, service: Service, env: dict[str, str]
-    ) -> subprocess.Popen[bytes]:
-        argv = [sys.executable, "-m", "supervisor", "--workdir", str(folder / "work")]
-        command = self.processes.command(name, argv, env, limits(service))
+    def _spawn(self, name: str, folder: Path, service: Service, env: dict[str, str]) -> Process:
+        arguments = ["--workdir", str(folder / "work")]
         with (
             (folder / "log").open("ab") as log,
             (folder / "event").open("rb") as stdin,
@@ -127,6 +143,11 @@ class LocalExecutor(Executor, SyncRunner):
         ):
             log.write(self._header(service).encode())
             log.flush()
+            if self.pool is not None:
+                join = self.processes.groups(name, env, limits(service))
+                return self.pool.spawn(arguments, env, folder, (stdin, out, log), join)
+            argv = [sys.executable, "-m", "supervisor", *arguments]
+            command = self.processes.command(name, argv, env, limits(service))
             return subprocess.Popen(
                 command,
                 stdin=stdin,
@@ -146,7 +167,8 @@ class LocalExecutor(Executor, SyncRunner):
         handle = str(process.pid)
         with self._lock:
             self._running[handle] = _Running(job.name, process, folder, service.memory)
-        threading.Thread(target=self._watch, args=(process,), daemon=True).start()
+        if isinstance(process, subprocess.Popen):  # the pool tells of its children's ends
+            threading.Thread(target=self._watch, args=(process,), daemon=True).start()
         return handle
 
     def _watch(self, process: subprocess.Popen[bytes]) -> None:
@@ -183,6 +205,8 @@ class LocalExecutor(Executor, SyncRunner):
             running = self._running.pop(handle, None)
         if running is None:
             return
+        # The supervisor first: forked by the pool, it carries the pool's marker, not the job's.
+        running.process.kill()
         self.processes.kill(running.job)
         running.process.wait()
         shutil.rmtree(running.folder / "work", ignore_errors=True)
@@ -205,7 +229,7 @@ class LocalExecutor(Executor, SyncRunner):
     def recover(self, jobs: Collection[Job]) -> set[str]:
         """Nothing local survives a restart: reap every leftover of a previous run (each job
         is then re-run from its record)."""
-        for name in self.processes.leftovers():
+        for name in self.processes.leftovers() - {self._pool_name}:
             self.processes.kill(name)
         return set()
 
@@ -217,18 +241,25 @@ class LocalExecutor(Executor, SyncRunner):
             self._release(handle)
         return {job.name for job in jobs}
 
+    def close(self) -> None:
+        """Stop the warm pool (its zygote and any child it still has)."""
+        if self.pool is not None:
+            self.pool.close()
+
     # --- synchronous runs ----------------------------------------------------------------
     async def run_sync(self, service: Service, body: bytes, timeout: float) -> SyncResult:
         """Run the supervisor for a `/run` call; nothing is kept afterwards. Cancelling the
         call (the client went away) kills the run."""
         name = f"run-{service.name}-{uuid.uuid4()}"
         folder = self.job_folder(name)
+        process: Process | None = None
         try:
             env = await asyncio.to_thread(prepare_job, folder, service, body, self.store, timeout)
             process = await asyncio.to_thread(self._spawn, name, folder, service, env)
             try:
                 code = await asyncio.to_thread(process.wait, timeout + SYNC_GRACE)
             except subprocess.TimeoutExpired:
+                process.kill()
                 code = 124
             response = await asyncio.to_thread((folder / "response").read_bytes)
             log = await asyncio.to_thread(read_tail, folder / "log", 200)
@@ -237,8 +268,10 @@ class LocalExecutor(Executor, SyncRunner):
             return SyncResult(code, response, log)
         finally:
             # Also on cancellation: the run and whatever it started end here.
-            await asyncio.shield(asyncio.to_thread(self._discard, name, folder))
+            await asyncio.shield(asyncio.to_thread(self._discard, name, folder, process))
 
-    def _discard(self, name: str, folder: Path) -> None:
+    def _discard(self, name: str, folder: Path, process: Process | None = None) -> None:
+        if process is not None:
+            process.kill()
         self.processes.kill(name)
         shutil.rmtree(folder, ignore_errors=True)

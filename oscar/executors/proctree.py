@@ -258,11 +258,17 @@ class JobProcesses:
     def _mark(self, job: str) -> str:
         return f"{self.scope}/{job}"
 
-    def command(
-        self, job: str, argv: list[str], env: dict[str, str], limits: Limits | None = None
-    ) -> list[str]:
-        """`argv` wrapped so that it starts inside the job's groups, held to `limits` where a
-        controller allows (raises OSError if a limit cannot be set); marks `env` too."""
+    def mark(self, name: str) -> tuple[str, str]:
+        """The marker variable of a process that is not a job's but must die with this scope's
+        leftovers after a crash (the supervisor pool); `leftovers` reports it as `name`."""
+        if not _SAFE.fullmatch(name):
+            raise ValueError(f"invalid process name {name!r}")
+        return MARKER, self._mark(name)
+
+    def groups(self, job: str, env: dict[str, str], limits: Limits | None = None) -> list[Path]:
+        """Create the job's groups, held to `limits` where a controller allows (raises OSError
+        if a limit cannot be set), and mark `env`; the `cgroup.procs` files the job's first
+        process must join before anything of the job runs."""
         if not _SAFE.fullmatch(job):
             raise ValueError(f"invalid job name {job!r}")
         env[MARKER] = self._mark(job)
@@ -273,6 +279,13 @@ class JobProcesses:
             files.append(group / "cgroup.procs")
         if limits is not None:
             files += self._limited(job, limits)
+        return files
+
+    def command(
+        self, job: str, argv: list[str], env: dict[str, str], limits: Limits | None = None
+    ) -> list[str]:
+        """`argv` wrapped so that it starts inside the job's `groups` (marking `env`)."""
+        files = self.groups(job, env, limits)
         if not files:
             return argv
         # The shell moves itself into every group, then becomes the command: nothing of the job

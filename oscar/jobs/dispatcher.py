@@ -51,6 +51,8 @@ class _Backend:
     limit: int
     flight: dict[str, Job] = field(default_factory=dict)
     sync_active: int = 0
+    #: When each service's last batch was handed over (`time.monotonic()`), for batching.
+    batched: dict[str, float] = field(default_factory=dict)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     changed: asyncio.Condition = field(default_factory=asyncio.Condition)
     task: asyncio.Task[None] | None = None
@@ -142,6 +144,8 @@ class Dispatcher:
                     await asyncio.to_thread(
                         self.store.requeue, job.name, "re-run: the server was stopped"
                     )
+        for backend in self._backends.values():
+            await asyncio.to_thread(backend.executor.close)
 
     def _waker(self, backend: _Backend) -> Callable[[], None]:
         def wake() -> None:
@@ -296,9 +300,10 @@ class Dispatcher:
             if job.name in backend.flight:  # not deleted meanwhile
                 backend.flight[job.name] = job
 
-    def _forget(self, backend: _Backend, name: str) -> None:
+    def _forget(self, backend: _Backend, *names: str) -> None:
         with self._lock:
-            backend.flight.pop(name, None)
+            for name in names:
+                backend.flight.pop(name, None)
 
     async def _enforce_timeouts(self, backend: _Backend) -> None:
         now = utcnow()
@@ -348,44 +353,91 @@ class Dispatcher:
             queued = await asyncio.to_thread(self.store.queued, backend.executor.name, free)
             if not queued:
                 return
+            if backend.executor.batch_size > 1:
+                if not await self._submit_batches(backend, queued):
+                    return
+                continue
             for job in queued:
-                if not await self._submit_one(backend, job):
+                if not await self._submit_jobs(backend, [job]):
                     return
 
-    async def _submit_one(self, backend: _Backend, job: Job) -> bool:
-        """Hand one queued job to the backend; False when the backend is unavailable."""
+    async def _submit_batches(self, backend: _Backend, queued: list[Job]) -> bool:
+        """Hand the queued jobs over in batches of one service each; False when nothing more
+        is to be handed over now (a batch is gathering, or the backend is unavailable).
+
+        A service's first job after a quiet `batch_window` goes at once (a lone job never
+        waits); while a burst goes on, its jobs gather for a window, or until a batch is full.
+        """
         executor = backend.executor
+        by_service: dict[str, list[Job]] = {}
+        for job in queued:
+            by_service.setdefault(job.service, []).append(job)
+        handed = False
+        for service, jobs in by_service.items():
+            now = time.monotonic()
+            last = backend.batched.get(service)
+            if (
+                last is not None
+                and now - last < executor.batch_window
+                and len(jobs) < executor.batch_size
+            ):
+                continue  # gathering; a later turn of the loop hands it over
+            backend.batched[service] = now
+            if not await self._submit_jobs(backend, jobs[: executor.batch_size]):
+                return False
+            handed = True
+        cutoff = time.monotonic() - executor.batch_window
+        for service in [s for s, at in backend.batched.items() if at < cutoff]:
+            del backend.batched[service]  # quiet for a window: its next job goes at once
+        return handed
+
+    async def _submit_jobs(self, backend: _Backend, jobs: list[Job]) -> bool:
+        """Hand queued jobs of one service to the backend (one `submit`, or one
+        `submit_batch` for several); False when the backend is unavailable."""
+        executor = backend.executor
+        names = [job.name for job in jobs]
         try:
-            service = await asyncio.to_thread(self.registry.get, job.service)
+            service = await asyncio.to_thread(self.registry.get, jobs[0].service)
         except ServiceNotFoundError:
-            await asyncio.to_thread(
-                self.store.finish, job.name, JobStatus.FAILED, None, "the service was deleted"
-            )
+            for name in names:
+                await asyncio.to_thread(
+                    self.store.finish, name, JobStatus.FAILED, None, "the service was deleted"
+                )
             return True
         # Counted in flight before the call, so the limit holds while submissions are slow.
         with self._lock:
-            backend.flight[job.name] = job
+            backend.flight.update((job.name, job) for job in jobs)
         started = time.monotonic()
         try:
-            handle = await asyncio.to_thread(executor.submit, job, service)
+            if len(jobs) == 1:
+                handles = [await asyncio.to_thread(executor.submit, jobs[0], service)]
+            else:
+                handles = await asyncio.to_thread(executor.submit_batch, jobs, service)
         except BackendUnavailableError as exc:
-            self._forget(backend, job.name)
-            log.warning("%s: cannot submit %s yet: %s", executor.name, job.name, exc)
+            self._forget(backend, *names)
+            log.warning("%s: cannot submit %s yet: %s", executor.name, ", ".join(names), exc)
             return False
         except Exception as exc:
-            self._forget(backend, job.name)
-            log.exception("job %s could not be submitted", job.name)
-            await asyncio.to_thread(
-                self.store.finish, job.name, JobStatus.FAILED, None, f"could not submit: {exc}"
-            )
+            self._forget(backend, *names)
+            log.exception("job(s) %s could not be submitted", ", ".join(names))
+            for name in names:
+                await asyncio.to_thread(
+                    self.store.finish, name, JobStatus.FAILED, None, f"could not submit: {exc}"
+                )
             return True
-        if not await asyncio.to_thread(self.store.set_submitted, job.name, handle):
-            # Deleted while it was being submitted: the work must not go on.
-            self._forget(backend, job.name)
-            await asyncio.to_thread(executor.cancel, handle)
-            await asyncio.to_thread(executor.cleanup, job)
-            return True
-        self._remember(backend, job.model_copy(update={"backend_id": handle}))
-        backend.wake.set()  # poll it at once: a local job is Running as soon as it is started
-        log.debug("submitted %s as %s in %.3fs", job.name, handle, time.monotonic() - started)
+        for job, handle in zip(jobs, handles, strict=True):
+            if not await asyncio.to_thread(self.store.set_submitted, job.name, handle):
+                # Deleted while it was being submitted: the work must not go on.
+                self._forget(backend, job.name)
+                await asyncio.to_thread(executor.cancel, handle)
+                await asyncio.to_thread(executor.cleanup, job)
+                continue
+            self._remember(backend, job.model_copy(update={"backend_id": handle}))
+        backend.wake.set()  # poll at once: a local job is Running as soon as it is started
+        log.debug(
+            "submitted %s as %s in %.3fs",
+            ", ".join(names),
+            ", ".join(handles),
+            time.monotonic() - started,
+        )
         return True

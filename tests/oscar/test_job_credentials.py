@@ -15,7 +15,9 @@ from tests.fixtures.services import minimal_service, unique_name
 
 PROBE = r"""
 for pid in $PPID $$; do tr '\0' '\n' < /proc/$pid/environ; done
-secrets=$(tr '\0' '\n' < /proc/$PPID/environ | sed -n 's/^PROVIDER_SECRETS_DIR=//p')
+# The supervisor runs in the job's folder, where its keys were (its environment may be a
+# forked zygote's, which never names them).
+secrets="$(readlink /proc/$PPID/cwd)/secrets"
 echo "secrets-dir=$secrets"
 ls -A "$secrets" 2>&1
 cat "$secrets"/*/* 2>&1

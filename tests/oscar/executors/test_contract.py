@@ -23,6 +23,8 @@ from tests.fixtures.harness import Behaviour, Harness
 
 BACKENDS = [
     pytest.param("local", id="local"),
+    pytest.param("local_marker", id="local-marker"),
+    pytest.param("local_cold", id="local-cold"),
     pytest.param("slurm", id="slurm", marks=[pytest.mark.slurm, pytest.mark.slow]),
     pytest.param("kubernetes", id="kubernetes", marks=pytest.mark.kubernetes),
 ]

@@ -282,3 +282,26 @@ def test_observations_of_unknown_handles_fail_the_job(tmp_path: Path) -> None:
         assert w.store.get(job.name).reason == "gone from the backend"
 
     run(tmp_path, body)
+
+
+def test_a_burst_is_handed_over_in_batches_and_a_lone_job_at_once(tmp_path: Path) -> None:
+    async def body(w: World) -> None:
+        w.fake.batch_size, w.fake.batch_window = 10, 60.0
+        lone = w.dispatcher.submit("svc", "lone")
+        # Handed over without waiting for the (minute-long) window, and on its own.
+        await until(lambda: lone.name in w.fake.submitted, "the lone job submitted")
+        assert w.fake.batches == []
+        burst = [w.dispatcher.submit("svc", f"e{i}") for i in range(25)]
+        await until(lambda: len(w.fake.batches) == 2, "two full batches")
+        assert [len(b) for b in w.fake.batches] == [10, 10]
+        assert w.fake.batches[0] == [j.name for j in burst[:10]]  # oldest first
+        w.dispatcher.submit("svc", "poke")
+        await until(lambda: len(w.store.queued("local")) == 6, "the rest gathering")
+        assert len(w.fake.batches) == 2  # not full, window not over: still gathering
+        w.fake.batch_window = 0.0  # the window ends
+        await until(lambda: len(w.fake.batches) == 3, "the rest handed over")
+        assert len(w.fake.batches[2]) == 6
+        handles = {w.store.get(j.name).backend_id for j in burst}
+        assert len(handles) == 25 and None not in handles  # each its own job
+
+    run(tmp_path, body)
