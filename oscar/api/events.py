@@ -19,7 +19,6 @@ from fastapi import APIRouter, Header, HTTPException, Request, status
 
 from oscar.api.deps import State
 from oscar.api.state import AppState
-from oscar.events.router import matching_services
 
 log = logging.getLogger("oscar.events")
 router = APIRouter(tags=["events"])
@@ -53,7 +52,6 @@ async def minio_events(
 
 def _accept(state: AppState, event: dict[str, Any], records: list[Any]) -> list[str]:
     """Record the jobs of every object-created record (blocking: registry, fsynced writes)."""
-    services = state.registry.list()
     accepted = []
     for record in records:
         # Anything not shaped like an S3 record (a key that is a number, a missing object) is
@@ -71,7 +69,7 @@ def _accept(state: AppState, event: dict[str, Any], records: list[Any]) -> list[
             continue  # a folder marker
         single = {**event, "Records": [record]}
         marker = obj.get("sequencer") or record.get("eventTime", "")
-        for service in matching_services(services, bucket, key):
+        for service in state.registry.inputs_matching(bucket, key):
             dedup = f"{service.name}:{bucket}/{key}:{marker}"
             job = state.dispatcher.submit(service.name, json.dumps(single), dedup=dedup)
             if job is not None:

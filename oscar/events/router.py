@@ -30,6 +30,37 @@ def matching_services(services: list[Service], bucket: str, key: str) -> list[Se
     ]
 
 
+class InputIndex:
+    """Which services' input folders contain an object: `bucket → [(prefix, service)]`.
+
+    Kept in step with the registry by its owner (`oscar.registry.cached`), so that matching an
+    event reads no service definition; not thread-safe on its own.
+    """
+
+    def __init__(self) -> None:
+        self._by_bucket: dict[str, list[tuple[str, str]]] = {}
+
+    def put(self, service: Service) -> None:
+        """Index the service's inputs (replacing what was indexed under its name)."""
+        self.remove(service.name)
+        for bucket, prefix in input_prefixes(service):
+            self._by_bucket.setdefault(bucket, []).append((prefix, service.name))
+
+    def remove(self, name: str) -> None:
+        """Forget the service's inputs."""
+        for bucket in list(self._by_bucket):
+            kept = [entry for entry in self._by_bucket[bucket] if entry[1] != name]
+            if kept:
+                self._by_bucket[bucket] = kept
+            else:
+                del self._by_bucket[bucket]
+
+    def matching(self, bucket: str, key: str) -> list[str]:
+        """Names of the services with an input folder containing `bucket/key`, sorted."""
+        entries = self._by_bucket.get(bucket, ())
+        return sorted({name for prefix, name in entries if key.startswith(prefix)})
+
+
 def minio_event(
     event_name: str,
     bucket: str,

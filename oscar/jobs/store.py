@@ -6,6 +6,10 @@ change that lost a race (the job was deleted or already ended) does nothing and 
 Listings (`summaries`, `with_status`) never load the event bodies, which may be many MiB each:
 their jobs have `event == ""`; `get` and the queue reads load them. The database and its WAL
 and SHM files are private to this user (0600).
+
+Writes are group-committed: writers arriving while a commit is under way wait for it, and the
+first of them then commits all of theirs in one transaction (one fsync). Every write still
+returns only once its own transaction is on disk.
 """
 
 from __future__ import annotations
@@ -41,6 +45,21 @@ _COLUMNS = (
 # Every column but `event`, in `_COLUMNS` order with an empty event in its place.
 _LIGHT_COLUMNS = _COLUMNS.replace("event,", "'' AS event,")
 _ACTIVE = (JobStatus.PENDING.value, JobStatus.RUNNING.value)
+
+
+class _Write:
+    """One statement waiting for its group's commit, and how it went."""
+
+    __slots__ = ("args", "done", "error", "finished", "lead", "rowcount", "sql")
+
+    def __init__(self, sql: str, args: tuple[object, ...]) -> None:
+        self.sql = sql
+        self.args = args
+        self.done = threading.Event()
+        self.lead = False  # this writer commits the next group
+        self.finished = False
+        self.rowcount = 0
+        self.error: Exception | None = None
 
 
 def _time(value: str | None) -> datetime | None:
@@ -87,16 +106,61 @@ class JobStore:
             if column not in present:
                 self._db.execute(f"ALTER TABLE jobs ADD COLUMN {column} {declaration}")
         self._db.execute("CREATE INDEX IF NOT EXISTS jobs_by_backend ON jobs (backend, status)")
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the connection
+        self._queue_lock = threading.Lock()  # the writes waiting for a commit
+        self._waiting: list[_Write] = []
+        self._leading = False
 
     def close(self) -> None:
         """Close the database."""
         with self._lock:
             self._db.close()
 
-    def _update(self, sql: str, args: tuple[object, ...]) -> bool:
+    def _write(self, sql: str, args: tuple[object, ...]) -> int:
+        """Run one write in the next group commit; its row count once it is on disk."""
+        write = _Write(sql, args)
+        with self._queue_lock:
+            self._waiting.append(write)
+            if not self._leading:
+                self._leading = write.lead = True
+        if not write.lead:
+            write.done.wait()  # committed by another writer, or made the next leader
+        if not write.finished:
+            self._commit_group()
+        if write.error is not None:
+            raise write.error
+        return write.rowcount
+
+    def _commit_group(self) -> None:
+        """Commit every waiting write in one transaction, then pass the lead on."""
+        with self._queue_lock:
+            group, self._waiting = self._waiting, []
         with self._lock:
-            return self._db.execute(sql, args).rowcount > 0
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                for write in group:
+                    try:
+                        write.rowcount = self._db.execute(write.sql, write.args).rowcount
+                    except sqlite3.IntegrityError as exc:  # this statement only is undone
+                        write.error = exc
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                for write in group:
+                    write.error = exc
+        for write in group:
+            write.finished = True
+            write.done.set()
+        with self._queue_lock:
+            if self._waiting:
+                self._waiting[0].lead = True
+                self._waiting[0].done.set()
+            else:
+                self._leading = False
+
+    def _update(self, sql: str, args: tuple[object, ...]) -> bool:
+        return self._write(sql, args) > 0
 
     def _select(
         self, where: str, args: list[object], limit: int | None = None, *, events: bool = True
@@ -112,31 +176,30 @@ class JobStore:
     def add(self, job: Job, dedup: str | None = None) -> bool:
         """Persist a new job; False when `dedup` was already recorded (a redelivered event)."""
         queued = (job.queued_at or job.created).isoformat()
-        with self._lock:
-            try:
-                self._db.execute(
-                    f"INSERT INTO jobs ({_COLUMNS}, dedup) "  # noqa: S608
-                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (
-                        job.name,
-                        job.service,
-                        job.status.value,
-                        job.event,
-                        job.backend,
-                        job.created.isoformat(),
-                        None,
-                        None,
-                        None,
-                        job.reason,
-                        job.attempts,
-                        queued,
-                        None,
-                        "",
-                        dedup,
-                    ),
-                )
-            except sqlite3.IntegrityError:
-                return False
+        try:
+            self._write(
+                f"INSERT INTO jobs ({_COLUMNS}, dedup) "  # noqa: S608
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    job.name,
+                    job.service,
+                    job.status.value,
+                    job.event,
+                    job.backend,
+                    job.created.isoformat(),
+                    None,
+                    None,
+                    None,
+                    job.reason,
+                    job.attempts,
+                    queued,
+                    None,
+                    "",
+                    dedup,
+                ),
+            )
+        except sqlite3.IntegrityError:
+            return False
         return True
 
     def get(self, name: str) -> Job | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any
 
+from oscar.events.router import matching_services
 from oscar.models.service import Service
 
 
@@ -43,6 +44,11 @@ class Registry(ABC):
     @abstractmethod
     def write_setting(self, key: str, value: Any) -> None:
         """Store a cluster setting (a JSON value), durably as the services."""
+
+    def inputs_matching(self, bucket: str, key: str) -> list[Service]:
+        """The services with an input folder (on the default store) that contains
+        `bucket/key`, by name. By default a scan of `list()`; `CachedRegistry` keeps an index."""
+        return matching_services(self.list(), bucket, key)
 
     def close(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing open
         """Release resources; the registry is not used afterwards."""

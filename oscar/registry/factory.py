@@ -10,9 +10,11 @@ from oscar.settings import Settings
 
 
 def _sqlite(settings: Settings, _: Any) -> Registry:
+    from oscar.registry.cached import CachedRegistry
     from oscar.registry.sqlite import SQLiteRegistry
 
-    return SQLiteRegistry(settings.registry_path)
+    # One server per data directory: it is the file's only writer, so memory stays in step.
+    return CachedRegistry(SQLiteRegistry(settings.registry_path))
 
 
 def _kubernetes(settings: Settings, kube: Any) -> Registry:

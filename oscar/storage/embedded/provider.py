@@ -14,7 +14,7 @@ from collections.abc import Collection
 from functools import partial
 
 from oscar.errors import ServiceNotFoundError
-from oscar.events.router import matching_services, minio_event
+from oscar.events.router import minio_event
 from oscar.jobs.dispatcher import Dispatcher
 from oscar.models.service import Service
 from oscar.models.storage import MinIOProvider
@@ -172,8 +172,7 @@ class EmbeddedStorage(ServiceStorage):
         """Record one job per service whose input folder received the object."""
         if info.key.endswith("/") and info.size == 0:
             return  # a folder marker, not data
-        services = matching_services(self.registry.list(), info.bucket, info.key)
-        for service in services:
+        for service in self.registry.inputs_matching(info.bucket, info.key):
             event = minio_event(
                 event_name,
                 info.bucket,

@@ -21,6 +21,7 @@ from oscar.errors import (
 )
 from oscar.models.validation import parse_service
 from oscar.registry.base import Registry
+from oscar.registry.cached import CachedRegistry
 from oscar.registry.kubernetes import KubernetesRegistry
 from oscar.registry.memory import MemoryRegistry
 from oscar.registry.sqlite import SQLiteRegistry
@@ -30,7 +31,12 @@ Factory = Callable[[], Registry]
 
 
 @pytest.fixture(
-    params=["memory", "sqlite", pytest.param("kubernetes", marks=pytest.mark.kubernetes)]
+    params=[
+        "memory",
+        "sqlite",
+        "cached-sqlite",
+        pytest.param("kubernetes", marks=pytest.mark.kubernetes),
+    ]
 )
 def registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Registry]:
     instance: Registry
@@ -38,6 +44,8 @@ def registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Registr
         instance = MemoryRegistry()
     elif request.param == "sqlite":
         instance = SQLiteRegistry(tmp_path / "r.db")
+    elif request.param == "cached-sqlite":
+        instance = CachedRegistry(SQLiteRegistry(tmp_path / "r.db"))
     else:
         from kubernetes import client
 
@@ -190,3 +198,47 @@ def test_kubernetes_registry_in_a_missing_namespace(kubernetes: Any) -> None:
     with pytest.raises(ServiceNotFoundError):
         registry.get("svc")
     assert registry.list() == []
+
+
+def test_inputs_matching_follows_creates_updates_and_deletes(registry: Registry) -> None:
+    """The services an object's event goes to: same bucket, key inside the input folder."""
+
+    def service(name: str, path: str) -> Any:
+        inputs = [{"storage_provider": "minio.default", "path": path}]
+        return parse_service(minimal_service(name, input=inputs))
+
+    registry.create(service("match-a", "shared/in"))
+    registry.create(service("match-b", "shared/in/deep"))
+    registry.create(service("match-c", "other/in"))
+
+    def names(bucket: str, key: str) -> list[str]:
+        return [s.name for s in registry.inputs_matching(bucket, key)]
+
+    assert names("shared", "in/deep/x.txt") == ["match-a", "match-b"]
+    assert names("shared", "in/x.txt") == ["match-a"]
+    assert names("shared", "input/x.txt") == []  # a folder, not a string prefix
+    assert names("other", "in/x.txt") == ["match-c"]
+    assert names("nowhere", "in/x.txt") == []
+    registry.update(service("match-a", "moved/in"))
+    assert names("shared", "in/deep/x.txt") == ["match-b"]
+    assert names("moved", "in/deep/x.txt") == ["match-a"]
+    registry.delete("match-b")
+    assert names("shared", "in/deep/x.txt") == []
+
+
+def test_a_cached_registry_reads_what_the_file_holds_after_a_restart(tmp_path: Path) -> None:
+    """Memory is filled from the file at start, and a refused write leaves memory unchanged."""
+    first = CachedRegistry(SQLiteRegistry(tmp_path / "r.db"))
+    definition = minimal_service(
+        "kept", input=[{"storage_provider": "minio.default", "path": "kept/in"}]
+    )
+    first.create(parse_service(definition))
+    first.close()
+    second = CachedRegistry(SQLiteRegistry(tmp_path / "r.db"))
+    assert [s.name for s in second.inputs_matching("kept", "in/a")] == ["kept"]
+    with pytest.raises(ServiceExistsError):
+        second.create(parse_service(definition))
+    got = second.get("kept")
+    got.image = "changed"  # a caller's copy
+    assert second.get("kept").image == "alpine"
+    second.close()
