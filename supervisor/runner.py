@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO
 
@@ -32,6 +32,9 @@ PR_SET_CHILD_SUBREAPER = 36
 RUN_MARK = "OSCAR_SCRIPT_RUN"
 # How long the output reader may take to drain after the script's processes were killed.
 DRAIN_SECONDS = 5.0
+#: Called before the script starts; a hook that raises stops the job there. The warm pool's
+#: children use it to finish joining the job's cgroups (`supervisor.zygote`).
+BEFORE_SCRIPT: list[Callable[[], None]] = []
 
 
 def become_subreaper() -> bool:
@@ -95,6 +98,8 @@ def run_script(
     # SCRIPT_WRAPPER runs the script inside something, e.g. on HPC nodes with a container
     # runtime: `apptainer exec --bind <job folder> docker://<image>`.
     wrapper = shlex.split(env.get("SCRIPT_WRAPPER", ""))
+    for hook in BEFORE_SCRIPT:
+        hook()
     log.info("Running the user script%s", f" with {wrapper[0]}" if wrapper else "")
     mark = uuid.uuid4().hex
     started = time.monotonic()
