@@ -307,7 +307,8 @@ def _run_in(
         script_env["INPUT_FILE_PATH"] = str(workspace.input_dir)
     else:
         script_env["INPUT_FILE_PATH"] = str(stage_in(event, workspace, clients))
-    with tempfile.TemporaryFile() as captured:
+    # In memory up to 1 MiB (most answers): a file less to create per job.
+    with tempfile.SpooledTemporaryFile(max_size=2**20) as captured:
         run_script(script, script_env, workspace.root, captured, timeout)
         stage_out(event, workspace, config, clients)
         captured.seek(0)
