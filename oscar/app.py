@@ -125,7 +125,7 @@ def create_app(settings: Settings, *, admin: AdminCredentials | None = None) -> 
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        if kube is not None and settings.executor == "kubernetes":
+        if kube is not None:  # the registry, the Jobs and Knative all live in that namespace
             import asyncio
 
             from oscar.executors.kube import provision

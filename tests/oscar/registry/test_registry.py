@@ -242,3 +242,25 @@ def test_a_cached_registry_reads_what_the_file_holds_after_a_restart(tmp_path: P
     got.image = "changed"  # a caller's copy
     assert second.get("kept").image == "alpine"
     second.close()
+
+
+@pytest.mark.kubernetes
+def test_a_kubernetes_registry_with_local_jobs_provisions_its_namespace(
+    kubernetes: Any, start_oscar: Callable[..., Any]
+) -> None:
+    """Services kept in ConfigMaps while jobs run locally: the namespace is made at start (it
+    was made only for the Kubernetes executor, and service creation failed with 502)."""
+    from kubernetes import client
+
+    namespace = f"reg-{uuid.uuid4().hex[:8]}"
+    server = start_oscar(
+        extra_env={
+            "OSCAR_REGISTRY": "kubernetes",
+            "OSCAR_KUBECONFIG": str(kubernetes.kubeconfig),
+            "OSCAR_SERVICES_NAMESPACE": namespace,
+        }
+    )
+    answer = server.client().post("/system/services", json=minimal_service("in-configmaps"))
+    assert answer.status_code == 201, answer.text
+    core = client.CoreV1Api(kubernetes.api_client())
+    assert core.read_namespaced_config_map("in-configmaps", namespace).data
