@@ -23,7 +23,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 import httpx  # noqa: E402
 
-from benchmarks.stats import row_ms  # noqa: E402
+from benchmarks.stats import Row, format_table, timing_row  # noqa: E402
 from tests.fixtures.server import start_server  # noqa: E402
 from tests.fixtures.services import minimal_service  # noqa: E402
 
@@ -42,16 +42,11 @@ def _probe(url: str, until: threading.Event, samples: list[float], count: int = 
             time.sleep(0.005)
 
 
-def main() -> None:
-    """Run the measurements and print the table."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--jobs", type=int, default=50)
-    parser.add_argument("--definitions", type=int, default=20)
-    parser.add_argument("--mib", type=float, default=2.0)
-    args = parser.parse_args()
+def rows(jobs: int = 50, definitions: int = 20, mib: float = 2.0) -> list[Row]:
+    """Run the measurements against a fresh server and return the table's rows."""
     with tempfile.TemporaryDirectory() as tmp:
         server = start_server(
-            Path(tmp) / "data", extra_env={"OSCAR_MAX_CONCURRENT_JOBS": str(args.jobs)}
+            Path(tmp) / "data", extra_env={"OSCAR_MAX_CONCURRENT_JOBS": str(jobs)}
         )
         try:
             api = server.client(timeout=120)
@@ -62,15 +57,15 @@ def main() -> None:
             api.post(
                 "/system/services", json=minimal_service(name, script="sleep 20\n")
             ).raise_for_status()
-            for _ in range(args.jobs):
+            for _ in range(jobs):
                 api.post(f"/job/{name}", content=b"x").raise_for_status()
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
-                jobs = api.get(f"/system/logs/{name}").json()["jobs"].values()
-                if sum(j["status"] == "Running" for j in jobs) == args.jobs:
+                listed = api.get(f"/system/logs/{name}").json()["jobs"].values()
+                if sum(j["status"] == "Running" for j in listed) == jobs:
                     break
                 time.sleep(0.1)
-            script = "# padding\n" * int(args.mib * 2**20 / 10) + "echo hi\n"
+            script = "# padding\n" * int(mib * 2**20 / 10) + "echo hi\n"
             done = threading.Event()
             loaded: list[float] = []
             probe = threading.Thread(target=_probe, args=(server.url, done, loaded))
@@ -81,7 +76,7 @@ def main() -> None:
                     definition = minimal_service(f"big-{i}-{uuid.uuid4().hex[:4]}", script=script)
                     client.post("/system/services", json=definition).raise_for_status()
 
-            posters = [threading.Thread(target=post, args=(i,)) for i in range(args.definitions)]
+            posters = [threading.Thread(target=post, args=(i,)) for i in range(definitions)]
             started = time.perf_counter()
             for thread in posters:
                 thread.start()
@@ -95,17 +90,26 @@ def main() -> None:
             probe.join()
         finally:
             server.stop()
-    baseline = sorted(idle)[len(idle) // 2]
-    print(
-        f"\n/health, {len(idle)} idle and {len(loaded)} loaded samples; load: {args.jobs} "
-        f"running jobs + {args.definitions} definitions of {args.mib:g} MiB posted in "
-        f"{posting:.1f}s\n"
-    )
-    print(f"| {'measurement':<34} | {'median':>12} | {'p95':>12} | ratio |")
-    print(f"|{'-' * 36}|{'-' * 14}|{'-' * 14}|-------|")
-    print(row_ms("/health, idle server (baseline)", idle, baseline))
-    print(row_ms("/health, under load", loaded, baseline))
-    print(f"\np99: idle {_p99(idle) * 1000:.1f} ms, under load {_p99(loaded) * 1000:.1f} ms")
+    load = f"{jobs} running jobs + {definitions} definitions of {mib:g} MiB in {posting:.1f} s"
+    return [
+        timing_row(
+            "GET /health under load",
+            loaded,
+            idle,
+            baseline_name="idle server",
+            note=f"n={len(loaded)}, p99 {_p99(loaded) * 1000:.1f} ms; {load}",
+        )
+    ]
+
+
+def main() -> None:
+    """Run the measurements and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--jobs", type=int, default=50)
+    parser.add_argument("--definitions", type=int, default=20)
+    parser.add_argument("--mib", type=float, default=2.0)
+    args = parser.parse_args()
+    print(format_table(rows(args.jobs, args.definitions, args.mib)))
 
 
 if __name__ == "__main__":

@@ -21,18 +21,14 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 
-from benchmarks.stats import row_ms  # noqa: E402
+from benchmarks.stats import Row, format_table, timing_row  # noqa: E402
 from oscar.storage.scoped import service_keys  # noqa: E402
 from tests.fixtures.server import start_server  # noqa: E402
 from tests.fixtures.services import minimal_service  # noqa: E402
 
 
-def main() -> None:
-    """Run the measurements and print the table."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--requests", type=int, default=300)
-    parser.add_argument("--services", type=int, default=200)
-    args = parser.parse_args()
+def rows(requests: int = 300, services: int = 200) -> list[Row]:
+    """Run the measurements against a fresh server and return the table's rows."""
     with tempfile.TemporaryDirectory() as tmp:
         server = start_server(Path(tmp) / "data")
         try:
@@ -44,14 +40,14 @@ def main() -> None:
                 "output": [{"storage_provider": "minio.default", "path": f"{name}/out"}],
             }
             api.post("/system/services", json=minimal_service(name, **io)).raise_for_status()
-            for index in range(args.services - 1):
+            for index in range(services - 1):
                 other = minimal_service(f"other-{index}-{uuid.uuid4().hex[:4]}")
                 api.post("/system/services", json=other).raise_for_status()
             admin = server.s3()
             job = server.s3(keys=service_keys(provider["secret_key"], name))
             admin.put_object(Bucket=name, Key="in/small.txt", Body=b"x" * 1024)
             samples: dict[str, list[float]] = {k: [] for k in ("ga", "gj", "pa", "pj")}
-            for index in range(args.requests):
+            for index in range(requests):
                 for label, client in (("a", admin), ("j", job)):
                     started = time.perf_counter()
                     client.get_object(Bucket=name, Key="in/small.txt")["Body"].read()
@@ -62,15 +58,32 @@ def main() -> None:
                     samples["p" + label].append(time.perf_counter() - started)
         finally:
             server.stop()
-    get_base = sorted(samples["ga"])[len(samples["ga"]) // 2]
-    put_base = sorted(samples["pa"])[len(samples["pa"]) // 2]
-    print(f"\n{args.requests} requests each, {args.services} services in the registry\n")
-    print(f"| {'measurement':<34} | {'median':>12} | {'p95':>12} | ratio |")
-    print(f"|{'-' * 36}|{'-' * 14}|{'-' * 14}|-------|")
-    print(row_ms("GET 1 KiB, admin key (baseline)", samples["ga"], get_base))
-    print(row_ms("GET 1 KiB, job key", samples["gj"], get_base))
-    print(row_ms("PUT 1 KiB, admin key (baseline)", samples["pa"], put_base))
-    print(row_ms("PUT 1 KiB, job key", samples["pj"], put_base))
+    note = f"n={requests}, {services} services in the registry"
+    return [
+        timing_row(
+            "S3 GET 1 KiB, job key",
+            samples["gj"],
+            samples["ga"],
+            baseline_name="admin key",
+            note=note,
+        ),
+        timing_row(
+            "S3 PUT 1 KiB, job key",
+            samples["pj"],
+            samples["pa"],
+            baseline_name="admin key",
+            note=note,
+        ),
+    ]
+
+
+def main() -> None:
+    """Run the measurements and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--services", type=int, default=200)
+    args = parser.parse_args()
+    print(format_table(rows(args.requests, args.services)))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ Needs `scripts/testenv.sh install minio kubernetes`.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 import time
@@ -23,7 +22,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from benchmarks.stats import row_ms  # noqa: E402
+from benchmarks.stats import Row, format_table, timing_row  # noqa: E402
 from tests.fixtures.server import free_port, start_server  # noqa: E402
 from tests.fixtures.services import minimal_service  # noqa: E402
 from tests.services import common  # noqa: E402
@@ -31,11 +30,8 @@ from tests.services import kubernetes as kubernetes_service  # noqa: E402
 from tests.services import minio as minio_service  # noqa: E402
 
 
-def main() -> None:
-    """Measure both and print the table."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runs", type=int, default=15)
-    args = parser.parse_args()
+def rows(runs: int = 15) -> list[Row]:
+    """Measure both and return the table's rows."""
     token = "bench-" + uuid.uuid4().hex
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -66,7 +62,7 @@ def main() -> None:
             try:
                 http = server.client()
                 ours = []
-                for index in range(args.runs):
+                for index in range(runs):
                     name = f"bench-{index}-{uuid.uuid4().hex[:4]}"
                     body = minimal_service(
                         name,
@@ -74,12 +70,13 @@ def main() -> None:
                         output=[{"storage_provider": "minio.default", "path": f"{name}/out"}],
                     )
                     began = time.perf_counter()
-                    http.post("/system/services", json=body).raise_for_status()
+                    answer = http.post("/system/services", json=body)
+                    assert answer.status_code == 201, answer.text
                     ours.append(time.perf_counter() - began)
             finally:
                 server.stop()
             upstream = []
-            for _ in range(max(3, args.runs // 3)):
+            for _ in range(max(3, runs // 3)):
                 admin = minio.admin()  # pooled connections do not survive a restart
                 began = time.perf_counter()
                 admin.service_restart()
@@ -91,11 +88,22 @@ def main() -> None:
                     interval=0.05,
                 )
                 upstream.append(time.perf_counter() - began)
-    baseline = statistics.median(upstream)
-    print(f"| {'measurement':<44} | {'median':>11} | {'p95':>11} | ratio |")
-    print(f"|{'-' * 46}|{'-' * 13}|{'-' * 13}|-------|")
-    print(row_ms("upstream per service: MinIO restart (baseline)", upstream, baseline, 44))
-    print(row_ms("ours: POST /system/services (k8s + MinIO)", ours, baseline, 44))
+    return [
+        timing_row(
+            "POST /system/services (k8s + MinIO)",
+            ours,
+            upstream,
+            baseline_name="upstream: MinIO restart",
+        )
+    ]
+
+
+def main() -> None:
+    """Measure both and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=15)
+    args = parser.parse_args()
+    print(format_table(rows(args.runs)))
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ sys.path.insert(0, str(REPO_ROOT))
 import boto3  # noqa: E402
 import yaml  # noqa: E402
 
-from benchmarks.stats import row_ms  # noqa: E402
+from benchmarks.stats import Row, format_table, timing_row  # noqa: E402
 from tests.services import minio as minio_service  # noqa: E402
 
 
@@ -46,10 +46,6 @@ def _timed(action: Callable[[], None], runs: int) -> list[float]:
     return samples
 
 
-def _row(name: str, samples: list[float], baseline: list[float]) -> str:
-    return row_ms(name, samples, statistics.median(baseline))
-
-
 def _run_supervisor(env: dict[str, str], event: bytes) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "supervisor"], input=event, env=env, capture_output=True, check=False
@@ -58,7 +54,7 @@ def _run_supervisor(env: dict[str, str], event: bytes) -> None:
         raise SystemExit(f"supervisor failed: {result.stderr.decode()[-2000:]}")
 
 
-def startup(runs: int) -> list[str]:
+def startup(runs: int) -> list[Row]:
     """Rows for the start-up comparison."""
     env = {
         **os.environ,
@@ -69,14 +65,18 @@ def startup(runs: int) -> list[str]:
     baseline = _timed(lambda: subprocess.run([sys.executable, "-c", "pass"], check=True), runs)
     job = _timed(lambda: _run_supervisor(env, b"hello"), runs)
     return [
-        _row("python -c pass (baseline)", baseline, baseline),
-        _row("supervisor, UNKNOWN event, echo", job, baseline),
+        timing_row(
+            "supervisor start-up, UNKNOWN event, echo",
+            job,
+            baseline,
+            baseline_name="python -c pass",
+        )
     ]
 
 
-def staging(runs: int, size_mb: int) -> list[str]:
+def staging(runs: int, size_mb: int) -> list[Row]:
     """Rows for the staging comparison against a real MinIO."""
-    rows = []
+    found: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp, minio_service.running(Path(tmp)) as server:
         s3 = boto3.client(
             "s3",
@@ -120,12 +120,29 @@ def staging(runs: int, size_mb: int) -> list[str]:
         event = json.dumps({"Records": [record]}).encode()
         baseline = _timed(raw, runs)
         supervised = _timed(lambda: _run_supervisor(env, event), runs)
-        rows.append(_row(f"boto3 in+out {size_mb} MB (baseline)", baseline, baseline))
-        rows.append(_row(f"supervisor in+out {size_mb} MB", supervised, baseline))
-        for name, samples in (("boto3", baseline), ("supervisor", supervised)):
-            throughput = 2 * size_mb / statistics.median(samples)
-            rows.append(f"| {name + ' throughput (in+out)':<34} | {throughput:>10.1f} MB/s | |  |")
-    return rows
+        found.append(
+            timing_row(
+                f"supervisor stage in+out {size_mb} MB (MinIO)",
+                supervised,
+                baseline,
+                baseline_name="boto3 in process",
+            )
+        )
+        found.append(
+            Row(
+                "supervisor staging throughput (in+out)",
+                "MB/s",
+                value=2 * size_mb / statistics.median(supervised),
+                baseline=2 * size_mb / statistics.median(baseline),
+                baseline_name="boto3 in process",
+            )
+        )
+    return found
+
+
+def rows(runs: int = 15, size_mb: int = 64) -> list[Row]:
+    """Both comparisons' rows (staging runs a third as often, at least 3 times)."""
+    return startup(runs) + staging(max(3, runs // 3), size_mb)
 
 
 def main() -> None:
@@ -134,12 +151,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--size-mb", type=int, default=64)
     args = parser.parse_args()
-    print(f"| {'measurement':<34} | {'median':>13} | {'p95':>13} | ratio |")
-    print(f"|{'-' * 36}|{'-' * 15}|{'-' * 15}|-------|")
-    for row in startup(args.runs):
-        print(row, flush=True)
-    for row in staging(max(3, args.runs // 3), args.size_mb):
-        print(row, flush=True)
+    print(format_table(rows(args.runs, args.size_mb)))
 
 
 if __name__ == "__main__":
