@@ -404,6 +404,15 @@ class Dispatcher:
                     self.store.finish, name, JobStatus.FAILED, None, "the service was deleted"
                 )
             return True
+        # Queued jobs are read without their events, which may be large: only now, for the
+        # jobs handed over, are they loaded (and they are not kept in flight afterwards).
+        bodies = await asyncio.to_thread(self.store.events_of, names)
+        jobs = [
+            job.model_copy(update={"event": bodies[job.name]}) for job in jobs if job.name in bodies
+        ]
+        if not jobs:
+            return True  # deleted meanwhile
+        names = [job.name for job in jobs]
         # Counted in flight before the call, so the limit holds while submissions are slow.
         with self._lock:
             backend.flight.update((job.name, job) for job in jobs)
@@ -432,7 +441,7 @@ class Dispatcher:
                 await asyncio.to_thread(executor.cancel, handle)
                 await asyncio.to_thread(executor.cleanup, job)
                 continue
-            self._remember(backend, job.model_copy(update={"backend_id": handle}))
+            self._remember(backend, job.model_copy(update={"backend_id": handle, "event": ""}))
         backend.wake.set()  # poll at once: a local job is Running as soon as it is started
         log.debug(
             "submitted %s as %s in %.3fs",

@@ -3,8 +3,9 @@
 Every state change of the job lifecycle is one UPDATE guarded by the state it expects, so a
 change that lost a race (the job was deleted or already ended) does nothing and says so.
 
-Listings (`summaries`, `with_status`) never load the event bodies, which may be many MiB each:
-their jobs have `event == ""`; `get` and the queue reads load them. The database and its WAL
+Listings and the dispatcher's reads (`summaries`, `with_status`, `queued`, `in_flight`) never
+load the event bodies, which may be many MiB each: their jobs have `event == ""`; `get` and
+`events_of` load them. The database and its WAL
 and SHM files are private to this user (0600).
 
 Writes are group-committed: writers arriving while a commit is under way wait for it, and the
@@ -257,18 +258,35 @@ class JobStore:
         self, backend: str, limit: int | None = None, before: datetime | None = None
     ) -> list[Job]:
         """Pending jobs of `backend` not yet handed to it, oldest first (at most `limit`; only
-        those queued before `before` when given)."""
+        those queued before `before` when given), without event bodies (`events_of`)."""
         where = "backend = ? AND status = ? AND backend_id IS NULL"
         args: list[object] = [backend, JobStatus.PENDING.value]
         if before is not None:
             where += " AND queued < ?"
             args.append(before.isoformat())
-        return self._select(where, args, limit)
+        return self._select(where, args, limit, events=False)
+
+    def events_of(self, names: list[str]) -> dict[str, str]:
+        """The event bodies of the named jobs (those still recorded)."""
+        found: dict[str, str] = {}
+        for start in range(0, len(names), 500):  # SQLite's bound on host parameters
+            part = names[start : start + 500]
+            marks = ",".join("?" * len(part))
+            with self._lock:
+                found.update(
+                    self._db.execute(
+                        f"SELECT name, event FROM jobs WHERE name IN ({marks})",  # noqa: S608
+                        part,
+                    ).fetchall()
+                )
+        return found
 
     def in_flight(self, backend: str) -> list[Job]:
-        """Jobs `backend` accepted that have not ended."""
+        """Jobs `backend` accepted that have not ended, without event bodies."""
         return self._select(
-            "backend = ? AND status IN (?, ?) AND backend_id IS NOT NULL", [backend, *_ACTIVE]
+            "backend = ? AND status IN (?, ?) AND backend_id IS NOT NULL",
+            [backend, *_ACTIVE],
+            events=False,
         )
 
     def set_submitted(self, name: str, backend_id: str) -> bool:

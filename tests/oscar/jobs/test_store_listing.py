@@ -42,7 +42,11 @@ def test_listings_never_read_the_event_column(store: JobStore) -> None:
     assert [j.name for j in summaries] == ["svc-0", "svc-1", "svc-2"]
     assert [j.status for j in store.summaries("svc", JobStatus.RUNNING)] == [JobStatus.RUNNING]
     assert [j.name for j in store.with_status(JobStatus.PENDING)] == ["svc-0", "other-0"]
-    assert all(j.event == "" for j in summaries)
+    queued = store.queued("local")  # what the dispatcher reads every turn of its loop
+    assert [j.name for j in queued] == ["svc-0", "other-0"]
+    store.set_submitted("svc-0", "h-0")
+    assert [j.name for j in store.in_flight("local")] == ["svc-0"]
+    assert all(j.event == "" for j in [*summaries, *queued])
     assert "event" not in read
     store._db.set_authorizer(None)
     job = store.get("svc-0")
