@@ -1,12 +1,22 @@
 """The Slurm path's overhead against a bare `sbatch` of the same script, in the same run.
 
-    python benchmarks/slurm_bench.py [--runs 10]
+    python benchmarks/slurm_bench.py [--runs 10] [--burst 1000]
 
 Baseline: `sbatch` of a script running `echo` directly, timed from submission to the job
 running and to COMPLETED (observed with `scontrol`, polled every 50 ms).
 Ours: `POST /job/<service>` for a `routing: hpc` service with the same script, timed from the
 request to the job's `start_time` and to `Succeeded` in the logs API (polled every 50 ms); this
 adds the job record, the batch script and the supervisor (UNKNOWN event, no staging).
+
+One job through the executor itself: `SlurmExecutor.submit`, then `poll` every
+`poll_interval` until it reports the job ended (read from the job's `exit_status` file),
+against the bare `sbatch` submit -> COMPLETED above.
+
+A burst: `--burst` events (UNKNOWN, no staging) of one service handed to
+`SlurmExecutor.submit_batch` in batches of its `batch_size`, timed from the first batch until
+`poll` has seen every job end, with the `sbatch` calls counted (target: at most 20). Baseline:
+the same number of supervisor runs (same prepared job folders, same script) one after the other
+in a plain shell loop on the node (target: the burst within 2x of it).
 Needs `scripts/testenv.sh install slurm`.
 """
 
@@ -14,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import subprocess
 import sys
 import tempfile
 import time
@@ -28,9 +39,160 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 from benchmarks.stats import row_ms  # noqa: E402
+from oscar.executors.slurm import LocalTransport, SlurmExecutor  # noqa: E402
+from oscar.models.job import Job, JobStatus, new_job_name  # noqa: E402
+from oscar.models.service import Service  # noqa: E402
+from oscar.models.storage import MinIOProvider  # noqa: E402
+from oscar.models.validation import parse_service  # noqa: E402
 from tests.fixtures.server import start_server  # noqa: E402
 from tests.fixtures.services import minimal_service  # noqa: E402
 from tests.services import slurm as slurm_service  # noqa: E402
+
+# The baseline loop: each prepared job folder's supervisor run as the batch script runs it
+# (its environment file, its event on stdin), one after the other.
+LOOP = """
+python=$1
+shift
+for folder in "$@"; do
+    (set -a; . "$folder/env"; set +a; cd "$folder" &&
+        "$python" -m supervisor --workdir "$folder/work" < "$folder/event" > "$folder/response"
+    ) > "$folder/log" 2>&1 || echo "supervisor failed in $folder" >&2
+done
+"""
+
+
+# Slurm's own floor for the burst: the same supervisor runs as bare array tasks, no oscar.
+BARE_TASK = """#!/bin/sh
+folder=$(sed -n "$((SLURM_ARRAY_TASK_ID + 1))p" "$1")
+set -a; . "$folder/env"; set +a
+cd "$folder" && exec "$2" -m supervisor --workdir "$folder/work" < event > response 2> log
+"""
+
+
+class CountingTransport(LocalTransport):
+    """The real local transport, counting the `sbatch` calls."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        super().__init__(env)
+        self.sbatch = 0
+
+    def execute(self, argv: list[str]) -> subprocess.CompletedProcess[str]:
+        if argv[0] == "sbatch":
+            self.sbatch += 1
+        return super().execute(argv)
+
+
+def _executor(cluster: slurm_service.SlurmCluster, jobs_dir: Path) -> SlurmExecutor:
+    transport = CountingTransport({"SLURM_CONF": str(cluster.conf_path)})
+    return SlurmExecutor(jobs_dir, MinIOProvider(), transport, timeout=600.0)
+
+
+def _service() -> Service:
+    return parse_service(
+        minimal_service(
+            f"burst-{uuid.uuid4().hex[:6]}",
+            script="echo hello\n",
+            routing="hpc",
+            token="a" * 64,
+            cpu="1",
+            memory="128Mi",
+        )
+    )
+
+
+def _jobs(service: Service, n: int) -> list[Job]:
+    return [
+        Job(name=new_job_name(service.name), service=service.name, event="x", backend="slurm")
+        for _ in range(n)
+    ]
+
+
+def _until_ended(executor: SlurmExecutor, handles: list[str], timeout: float) -> None:
+    """Poll as the dispatcher does (every `poll_interval`) until every job ended well."""
+    left = set(handles)
+    deadline = time.monotonic() + timeout
+    while left:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{len(left)} jobs still running")
+        for handle, seen in executor.poll(sorted(left)).items():
+            if seen.terminal:
+                if seen.status != JobStatus.SUCCEEDED:
+                    raise RuntimeError(f"job {handle} failed: {seen.reason}")
+                left.discard(handle)
+        if left:
+            time.sleep(executor.poll_interval)
+
+
+def one_job(cluster: slurm_service.SlurmCluster, root: Path, runs: int) -> list[float]:
+    """Seconds from `submit` to `poll` reporting the job ended, `runs` times."""
+    executor = _executor(cluster, root / "one-jobs")
+    service = _service()
+    samples = []
+    for job in _jobs(service, runs):
+        began = time.time()
+        handle = executor.submit(job, service)
+        _until_ended(executor, [handle], timeout=120)
+        samples.append(time.time() - began)
+    return samples
+
+
+def _prepared(cluster: slurm_service.SlurmCluster, jobs_dir: Path, n: int) -> list[str]:
+    """`n` job folders of a new service, prepared as the executor prepares a Slurm job's."""
+    service = _service()
+    executor = _executor(cluster, jobs_dir)
+    folders = []
+    for job in _jobs(service, n):
+        folder = executor.jobs_dir / job.name
+        executor._prepare(job, service, folder)  # the same folder a Slurm job gets
+        folders.append(str(folder))
+    return folders
+
+
+def bare_array(cluster: slurm_service.SlurmCluster, root: Path, n: int, size: int) -> float:
+    """Seconds for `sbatch --array` (chunks of `size`) of `n` supervisor runs to leave the
+    queue, without oscar."""
+    folders = _prepared(cluster, root / "bare-array-jobs", n)
+    script = root / "bare-array.sh"
+    script.write_text(BARE_TASK)
+    ids = []
+    began = time.time()
+    for index, start in enumerate(range(0, n, size)):
+        manifest = root / f"bare-array-{index}.manifest"
+        manifest.write_text("".join(f"{f}\n" for f in folders[start : start + size]))
+        command = ["sbatch", "--parsable", "--export=NONE", "--output=/dev/null"]
+        command += [
+            "--cpus-per-task=1",
+            "--mem=128M",
+            f"--array=0-{len(folders[start : start + size]) - 1}",
+        ]
+        out = cluster.run([*command, str(script), str(manifest), sys.executable]).stdout
+        ids.append(out.strip().split(";")[0])
+    _poll(
+        lambda: not cluster.run(["squeue", "-h", "-j", ",".join(ids)], check=False).stdout.strip(),
+        interval=0.2,
+        timeout=max(600.0, 2.0 * n),
+    )
+    return time.time() - began
+
+
+def burst(cluster: slurm_service.SlurmCluster, root: Path, n: int) -> tuple[float, float, int]:
+    """The shell loop's seconds, the burst's seconds and its `sbatch` calls."""
+    service = _service()
+    folders = _prepared(cluster, root / "loop-jobs", n)
+    began = time.time()
+    subprocess.run(["/bin/sh", "-c", LOOP, "loop", sys.executable, *folders], check=True)
+    loop = time.time() - began
+    executor = _executor(cluster, root / "burst-jobs")
+    jobs = _jobs(service, n)
+    began = time.time()
+    handles: list[str] = []
+    for start in range(0, n, executor.batch_size):
+        handles += executor.submit_batch(jobs[start : start + executor.batch_size], service)
+    _until_ended(executor, handles, timeout=max(600.0, 2.0 * n))
+    ours = time.time() - began
+    transport = executor.transport
+    assert isinstance(transport, CountingTransport)
+    return loop, ours, transport.sbatch
 
 
 def _poll(check: Callable[[], T], interval: float = 0.05, timeout: float = 120) -> T:
@@ -47,6 +209,7 @@ def main() -> None:
     """Run both paths and print the table."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--burst", type=int, default=1000, help="events in the burst")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -100,6 +263,9 @@ def main() -> None:
                     assert datetime.fromisoformat(done["finish_time"].replace("Z", "+00:00"))
             finally:
                 server.stop()
+            executor_end = one_job(cluster, root, args.runs)
+            loop, ours, sbatch_calls = burst(cluster, root, args.burst)
+            floor = bare_array(cluster, root, args.burst, SlurmExecutor.batch_size)
     base_start = sorted(bare_start)[len(bare_start) // 2]
     base_end = sorted(bare_end)[len(bare_end) // 2]
     print(f"| {'measurement':<34} | {'median':>12} | {'p95':>12} | ratio |")
@@ -108,6 +274,17 @@ def main() -> None:
     print(row_ms("oscar hpc: request -> running", ours_start, base_start))
     print(row_ms("bare sbatch: submit -> completed", bare_end, base_end))
     print(row_ms("oscar hpc: request -> succeeded", ours_end, base_end))
+    print(row_ms("executor: submit -> poll sees end", executor_end, base_end))
+    width = 46
+    print()
+    print(f"| {'burst of ' + str(args.burst):<{width}} | {'median':>12} | {'p95':>12} | ratio |")
+    print(f"|{'-' * (width + 2)}|{'-' * 14}|{'-' * 14}|-------|")
+    print(row_ms("supervisor per event, sequential sh loop", [loop], loop, width))
+    print(row_ms(f"submit_batch -> all ended ({sbatch_calls} sbatch)", [ours], loop, width))
+    print(row_ms("Slurm's floor: bare sbatch --array, same runs", [floor], loop, width))
+    print(f"oscar's burst / Slurm's floor: {ours / floor:.2f}x")
+    verdict = "met" if sbatch_calls <= 20 and ours <= 2 * loop else "NOT met"
+    print(f"target (<= 20 sbatch, <= 2.00x the loop): {verdict}")
 
 
 if __name__ == "__main__":

@@ -27,4 +27,28 @@ for runtime in apptainer singularity; do
 done
 printf '%s - oscar - INFO - script runner: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
     "${SCRIPT_WRAPPER:-native (no apptainer/singularity on this node)}"
-exec "$python" -m supervisor --workdir "$folder/work" < "$folder/event" > "$folder/response"
+# The same ending as slurm_array.sh (keep the two in step). The supervisor runs as a child,
+# not through exec, so that this shell can report its exit status in `exit_status`, which the
+# control plane reads instead of asking Slurm. scancel and the time limit signal this shell:
+# the trap passes the signal on, and a signalled run writes no status file, so that Slurm's
+# own verdict (CANCELLED, TIMEOUT) is what the control plane reports.
+signalled=
+supervisor=
+trap 'signalled=1; [ -z "$supervisor" ] || kill -TERM "$supervisor" 2>/dev/null' TERM HUP
+"$python" -m supervisor --workdir "$folder/work" < "$folder/event" > "$folder/response" &
+supervisor=$!
+status=0
+wait "$supervisor" || status=$?
+# A trapped signal ends `wait` early: wait again until the supervisor has really ended.
+while [ -n "$signalled" ] && kill -0 "$supervisor" 2>/dev/null; do
+    status=0
+    wait "$supervisor" || status=$?
+done
+# Above 127 the supervisor itself died of a signal (Slurm's signals reach every process of the
+# job, maybe before this shell's): Slurm's verdict says more than the number.
+if [ -z "$signalled" ] && [ "$status" -lt 128 ]; then
+    # Written aside and renamed: a reader never sees a half-written status.
+    printf '%s\n' "$status" > "$folder/exit_status.partial" &&
+        mv -f "$folder/exit_status.partial" "$folder/exit_status"
+fi
+exit "$status"

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from oscar.errors import BackendUnavailableError
 from oscar.executors.base import Observation
 from oscar.executors.fake import FakeExecutor
 from oscar.executors.slurm import LocalTransport, SlurmExecutor, parse_sinfo
@@ -148,6 +149,140 @@ def test_annotation_flags_reach_slurm(slurm_harness: SlurmHarness) -> None:
     assert fields["JobName"] == job.name
     text = slurm_harness.cluster.run(["scontrol", "show", "job", handle]).stdout
     assert "Comment=two words" in text
+
+
+# --- bursts as job arrays ---------------------------------------------------------------------
+class CountingTransport(LocalTransport):
+    """The real transport, counting the commands it runs (by program) and able to lose the
+    answer of the next `sbatch` it runs (a timeout after Slurm accepted the job)."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        super().__init__(env)
+        self.commands: list[str] = []
+        self.lose_next_sbatch = False
+
+    def execute(self, argv: list[str]) -> subprocess.CompletedProcess[str]:
+        self.commands.append(argv[0])
+        result = super().execute(argv)
+        if argv[0] == "sbatch" and self.lose_next_sbatch:
+            self.lose_next_sbatch = False
+            raise subprocess.TimeoutExpired(argv, self.command_timeout)
+        return result
+
+
+def _counted(harness: SlurmHarness) -> tuple[SlurmExecutor, CountingTransport]:
+    """An executor of the harness (same jobs folder and cluster) over a counting transport."""
+    transport = CountingTransport({"SLURM_CONF": str(harness.cluster.conf_path)})
+    executor = SlurmExecutor(
+        harness.jobs_dir, MinIOProvider(), transport, timeout=600.0, poll_interval=0.2
+    )
+    return executor, transport
+
+
+def _event_service(harness: SlurmHarness) -> Service:
+    """A service whose jobs fail with exit code 3 on the event `fail`, else succeed."""
+    service = harness.service("succeed")
+    script = service.script.replace("exit 0", 'case "$EVENT" in fail) exit 3 ;; esac')
+    return service.model_copy(update={"script": script})
+
+
+def _all_until(
+    executor: SlurmExecutor, handles: list[str], done: Callable[[Observation], bool], what: str
+) -> dict[str, Observation]:
+    """Poll the executor until `done` holds for every handle's observation."""
+
+    def check() -> dict[str, Observation] | None:
+        seen = executor.poll(handles)
+        return seen if all(h in seen and done(seen[h]) for h in handles) else None
+
+    return common.wait_until(check, timeout=60, interval=0.1, what=what)
+
+
+def test_a_burst_is_one_job_array_whose_jobs_end_on_their_own(
+    slurm_harness: SlurmHarness,
+) -> None:
+    """Five jobs, one `sbatch`: each task ends with its own exit code, log and response; the
+    ends are read from the jobs' `exit_status` files, and a restarted executor that `recover`s
+    the jobs answers from those files without a single Slurm command."""
+    executor, transport = _counted(slurm_harness)
+    service = _event_service(slurm_harness)
+    events = ["ok", "ok", "fail", "ok", "ok"]
+    jobs = [_job(service).model_copy(update={"event": event}) for event in events]
+    handles = executor.submit_batch(jobs, service)
+    assert transport.commands.count("sbatch") == 1
+    array_id = handles[0].split("_")[0]
+    assert handles == [f"{array_id}_{task}" for task in range(5)]
+    ended = _all_until(executor, handles, lambda o: o.terminal, "the array's jobs to end")
+    for job, handle, event in zip(jobs, handles, events, strict=True):
+        expected = (JobStatus.FAILED, 3) if event == "fail" else (JobStatus.SUCCEEDED, 0)
+        assert (ended[handle].status, ended[handle].exit_code) == expected
+        assert slurm_harness.runs(job) == 1
+        log = executor.logs(job)
+        assert f"Slurm job {handle} on " in log and f"(job {job.name} of service" in log
+        assert ("the script failed with exit code 3" in log) == (event == "fail")
+        folder = slurm_harness.jobs_dir / job.name
+        assert (folder / "exit_status").read_text() == f"{expected[1]}\n"
+        assert (folder / "slurm_id").read_text() == handle
+    assert ended[handles[2]].reason == f"Slurm job {handles[2]} ended FAILED with exit code 3"
+    # A restarted control plane: recover gives it the folders, the files answer every job.
+    recorded = [
+        job.model_copy(update={"backend_id": h}) for job, h in zip(jobs, handles, strict=True)
+    ]
+    restarted, counted = _counted(slurm_harness)
+    assert restarted.recover(recorded) == {job.name for job in jobs}
+    assert restarted.poll(handles) == ended
+    assert counted.commands == []
+    # Without the files (another instance, nothing recovered) Slurm gives the same answer once
+    # the batch shells, which wrote the files just before exiting, have ended for it too.
+    unrecovered = _counted(slurm_harness)[0]
+    common.wait_until(lambda: unrecovered.poll(handles) == ended, timeout=60, what="Slurm's view")
+    assert restarted.submit_batch(jobs, service) == handles  # recorded: nothing submitted
+    assert counted.commands == []
+
+
+def test_cancelling_one_array_task_leaves_the_others_running(
+    slurm_harness: SlurmHarness,
+) -> None:
+    executor, transport = _counted(slurm_harness)
+    service = slurm_harness.service("hold")
+    jobs = [_job(service), _job(service)]  # the node has two CPUs: both run
+    first, second = executor.submit_batch(jobs, service)
+    _all_until(executor, [first, second], lambda o: o.status == JobStatus.RUNNING, "running")
+    common.wait_until(
+        lambda: all(slurm_harness.runs(job) == 1 for job in jobs), timeout=60, what="scripts"
+    )
+    executor.cancel(first)
+    ended = _until(executor, first, lambda o: o.terminal, "cancelled task to end")
+    assert ended.status == JobStatus.FAILED and "CANCELLED" in ended.reason
+    common.wait_until(lambda: not slurm_harness.work_alive(jobs[0]), timeout=60, what="gone")
+    # A signalled run reports nothing itself: Slurm's verdict stands.
+    assert not (slurm_harness.jobs_dir / jobs[0].name / "exit_status").exists()
+    assert executor.poll([second])[second].status == JobStatus.RUNNING
+    assert slurm_harness.work_alive(jobs[1])
+    executor.cleanup(jobs[1])
+    common.wait_until(lambda: not slurm_harness.work_alive(jobs[1]), timeout=60, what="gone")
+    executor.cleanup(jobs[0])
+    assert not any(executor.arrays_dir.iterdir())  # the array's folder went with its last job
+    assert transport.commands.count("sbatch") == 1
+
+
+def test_a_lost_array_sbatch_answer_is_found_by_name(slurm_harness: SlurmHarness) -> None:
+    executor, transport = _counted(slurm_harness)
+    service = slurm_harness.service("succeed")
+    jobs = [_job(service) for _ in range(3)]
+    transport.lose_next_sbatch = True
+    with pytest.raises(BackendUnavailableError, match="did not answer"):
+        executor.submit_batch(jobs, service)
+    # The dispatcher hands the jobs over again (here: to a restarted control plane).
+    restarted, counted = _counted(slurm_harness)
+    handles = restarted.submit_batch(jobs, service)
+    assert counted.commands == ["squeue"]  # found by the array's name, not submitted again
+    assert transport.commands.count("sbatch") == 1
+    assert len({h.split("_")[0] for h in handles}) == 1
+    assert [h.split("_")[1] for h in handles] == ["0", "1", "2"]
+    ended = _all_until(restarted, handles, lambda o: o.terminal, "the array's jobs to end")
+    assert {o.status for o in ended.values()} == {JobStatus.SUCCEEDED}
+    assert all(slurm_harness.runs(job) == 1 for job in jobs)
 
 
 # --- regression: one timed-out Slurm command must not stop the polling ---------------------

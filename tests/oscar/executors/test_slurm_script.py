@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import signal
 import stat
 import subprocess
 import sys
@@ -31,6 +32,7 @@ from oscar.models.service import Service
 from oscar.models.storage import MinIOProvider
 from oscar.models.validation import parse_service
 from tests.fixtures.services import minimal_service
+from tests.services import common
 from tests.services.slurm import TERMINAL_STATES
 
 Answer = subprocess.CompletedProcess[str] | BaseException
@@ -240,6 +242,7 @@ def test_values_from_the_service_never_run_as_shell(
         "--workdir",
         f"{folder}/work",
     ]
+    assert (folder / "exit_status").read_text() == "0\n"  # what poll reads first
 
 
 def test_the_wrapper_runs_the_script_in_the_image_when_apptainer_exists(
@@ -261,6 +264,132 @@ def test_the_wrapper_runs_the_script_in_the_image_when_apptainer_exists(
         str(folder),
         "docker://ghcr.io/x/y:1.0",
     ]
+
+
+def _fake_python(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, body: str) -> None:
+    fake_python = tmp_path / "python"
+    fake_python.write_text("#!/bin/sh\n" + body)
+    fake_python.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(fake_python))
+
+
+def test_a_signalled_batch_shell_stops_the_supervisor_and_reports_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """scancel signals the batch shell, which no longer execs the supervisor: it must pass the
+    signal on, and leave no `exit_status` so that Slurm's CANCELLED is what poll reports."""
+    _fake_python(tmp_path, monkeypatch, 'echo $$ > "$OUT/pid"\nexec sleep 30\n')
+    service = _service()
+    folder = tmp_path / "job"
+    folder.mkdir()
+    (folder / "env").write_text(f"OUT={shlex.quote(str(tmp_path))}\n")
+    (folder / "event").write_text("x")
+    (folder / "job.sh").write_text(_executor(tmp_path).batch_script(_job(service), service, folder))
+    shell = subprocess.Popen(
+        ["/bin/sh", str(folder / "job.sh")], cwd=tmp_path, env={"PATH": "/usr/bin:/bin"}
+    )
+    try:
+        pid = common.wait_until(
+            lambda: (tmp_path / "pid").exists() and (tmp_path / "pid").read_text().strip(),
+            timeout=10,
+            what="the supervisor to start",
+        )
+        shell.terminate()
+        assert shell.wait(timeout=10) == 128 + signal.SIGTERM
+    finally:
+        shell.kill()
+    assert (
+        not Path(f"/proc/{pid}").exists() or "State:\tZ" in Path(f"/proc/{pid}/status").read_text()
+    )
+    assert not (folder / "exit_status").exists()
+
+
+def _array_folders(tmp_path: Path) -> tuple[Path, list[Path]]:
+    array_dir = tmp_path / "arrays" / "svc-array-1"
+    array_dir.mkdir(parents=True)
+    folders = [tmp_path / "jobs" / "svc-one", tmp_path / "jobs" / "it's a $(dir) `x`"]
+    for folder in folders:
+        folder.mkdir(parents=True)
+        (folder / "env").write_text(f"OUT={shlex.quote(str(tmp_path))}\n")
+        (folder / "event").write_text("x")
+    (array_dir / "manifest").write_text("".join(f"{f}\n" for f in folders))
+    return array_dir, folders
+
+
+def _run_array_task(array_dir: Path, task: str, path: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["/bin/sh", str(array_dir / "array.sh")],
+        cwd=array_dir,
+        env={"PATH": path, "SLURM_ARRAY_JOB_ID": "42", "SLURM_ARRAY_TASK_ID": task},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+    )
+
+
+def test_an_array_task_runs_its_own_job_with_every_value_quoted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fake_python(
+        tmp_path,
+        monkeypatch,
+        'printf %s "$SCRIPT_WRAPPER" > "$OUT/wrapper"\nprintf "%s\\n" "$@" > "$OUT/argv"\nexit 3\n',
+    )
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "apptainer").write_text("#!/bin/sh\n")
+    (bin_dir / "apptainer").chmod(stat.S_IRWXU)
+    image = "alpine$(touch${IFS}PWNED);`touch${IFS}PWNED2`'\\n"
+    service = _hostile(image=image, name="svc$(touch PWNED3)")
+    array_dir, folders = _array_folders(tmp_path)
+    script = _executor(tmp_path).array_script("svc-array-1", service, array_dir)
+    assert _directives(script) == [
+        "--job-name=svc-array-1",
+        f"--output={array_dir}/%a.out",
+        f"--chdir={array_dir}",
+        "--cpus-per-task=1",
+        "--mem=128M",
+    ]
+    (array_dir / "array.sh").write_text(script)
+    result = _run_array_task(array_dir, "1", f"{bin_dir}:/usr/bin:/bin")
+    assert result.returncode == 3, result.stderr
+    assert result.stdout == result.stderr == ""  # everything went to the job's own log
+    assert not list(tmp_path.rglob("PWNED*"))
+    job = folders[1]
+    header, runner = (job / "log").read_text().splitlines()
+    assert f"Slurm job 42_1 on {os.uname().nodename}: image {image} (job {job.name} " in header
+    assert header.endswith(f"of service {service.name})")
+    assert shlex.split((tmp_path / "wrapper").read_text()) == [
+        "apptainer",
+        "exec",
+        "--bind",
+        str(job),
+        f"docker://{image}",
+    ]
+    assert runner.endswith("script runner: " + (tmp_path / "wrapper").read_text())
+    assert (tmp_path / "argv").read_text().splitlines() == [
+        "-m",
+        "supervisor",
+        "--workdir",
+        f"{job}/work",
+    ]
+    assert (job / "exit_status").read_text() == "3\n"
+    assert not (folders[0] / "log").exists() and not (folders[0] / "exit_status").exists()
+
+
+@pytest.mark.parametrize("task", ["", "1;touch PWNED", "-1", "7"])
+def test_an_array_task_without_a_job_of_its_own_fails_before_running_anything(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, task: str
+) -> None:
+    _fake_python(tmp_path, monkeypatch, 'touch "$OUT/ran"\n')
+    array_dir, _ = _array_folders(tmp_path)
+    (array_dir / "array.sh").write_text(
+        _executor(tmp_path).array_script("svc-array-1", _service(), array_dir)
+    )
+    result = _run_array_task(array_dir, task, "/usr/bin:/bin")
+    assert result.returncode == 1 and "oscar: " in result.stderr  # in the task's %a.out
+    assert not (tmp_path / "ran").exists() and not list(tmp_path.rglob("PWNED*"))
 
 
 # --- the state table -------------------------------------------------------------------------
@@ -320,6 +449,7 @@ def test_slurm_states_map_to_observations(
 SCONTROL = {
     "7": "JobId=7 JobName=a JobState=COMPLETED Reason=None ExitCode=0:0 RunTime=00:00:01",
     "8": "JobId=8 JobName=b JobState=FAILED Reason=NonZeroExitCode ExitCode=3:0",
+    "5_2": "JobId=9 ArrayJobId=5 ArrayTaskId=2 JobState=FAILED Reason=NonZeroExitCode ExitCode=3:0",
 }
 
 
@@ -346,7 +476,7 @@ def test_one_squeue_answers_for_every_queued_job(tmp_path: Path) -> None:
         "5": Observation(JobStatus.PENDING, reason="Resources"),
         "6": Observation(JobStatus.RUNNING),
     }
-    assert transport.calls == [["squeue", "-h", "-o", "%i %T %r", "-j", "5,6"]]
+    assert transport.calls == [["squeue", "-h", "-r", "-o", "%i %T %r", "-j", "5,6"]]
 
 
 def test_jobs_gone_from_the_queue_are_asked_one_by_one(tmp_path: Path) -> None:
@@ -387,6 +517,123 @@ def test_a_handle_that_is_not_a_slurm_id_is_answered_failed_without_a_command(
     assert transport.calls == []
 
 
+def test_array_tasks_are_listed_once_per_array_and_asked_one_by_one_when_gone(
+    tmp_path: Path,
+) -> None:
+    transport = _slurm("5_0 RUNNING None\n5_1 PENDING Resources\n")
+    answer = _executor(tmp_path, transport).poll(["5_0", "5_1", "5_2", "7"])
+    assert answer["5_0"] == Observation(JobStatus.RUNNING)
+    assert answer["5_1"] == Observation(JobStatus.PENDING, reason="Resources")
+    assert answer["5_2"] == Observation(
+        JobStatus.FAILED, 3, "Slurm job 5_2 ended FAILED with exit code 3"
+    )
+    assert answer["7"] == Observation(JobStatus.SUCCEEDED, 0)
+    assert transport.calls[0] == ["squeue", "-h", "-r", "-o", "%i %T %r", "-j", "5,7"]
+    assert [argv[-1] for argv in transport.calls[1:]] == ["5_2", "7"]
+
+
+def test_cancel_takes_job_and_array_task_ids_only(tmp_path: Path) -> None:
+    transport = ScriptedTransport(lambda argv: done(argv))
+    executor = _executor(tmp_path, transport)
+    for handle in ("5_1", "12"):
+        executor.cancel(handle)
+    for handle in ("5_x", "5_", "_1", "5_1_2", "5_[1-3]", "--user=root", "\u0665"):
+        executor.cancel(handle)
+    assert transport.calls == [["scancel", "5_1"], ["scancel", "12"]]
+
+
+def _batch(
+    tmp_path: Path, transport: ScriptedTransport, n: int = 3
+) -> tuple[SlurmExecutor, list[Job], list[str]]:
+    executor = _executor(tmp_path, transport)
+    service = _service()
+    jobs = [_job(service) for _ in range(n)]
+    return executor, jobs, executor.submit_batch(jobs, service)
+
+
+def test_a_batch_is_one_sbatch_of_an_array_with_a_manifest(tmp_path: Path) -> None:
+    transport = ScriptedTransport(lambda argv: done(argv, "12;cluster\n"))
+    _, jobs, handles = _batch(tmp_path, transport)
+    assert handles == ["12_0", "12_1", "12_2"]
+    ((program, *options, script),) = transport.calls
+    assert (program, options[-1]) == ("sbatch", "--array=0-2")  # on the command line: it wins
+    manifest = Path(script).with_name("manifest").read_text().splitlines()
+    folders = [tmp_path / "jobs" / job.name for job in jobs]
+    assert manifest == [str(folder) for folder in folders]
+    for folder, handle in zip(folders, handles, strict=True):
+        assert (folder / "slurm_id").read_text() == handle
+        assert stat.S_IMODE((folder / "env").stat().st_mode) == 0o600
+        assert (folder / "event").read_text() == "x"
+    assert "--job-name=" + Path(script).parent.name in _directives(Path(script).read_text())
+    assert _executor(tmp_path, transport).submit_batch(jobs, _service()) == handles
+    assert len(transport.calls) == 1  # recorded: never submitted twice
+
+
+def test_poll_reads_status_files_first_and_squeue_at_most_every_interval(tmp_path: Path) -> None:
+    def answer(argv: list[str]) -> Answer:
+        return done(argv, "12_2 RUNNING None\n" if argv[0] == "squeue" else "12\n")
+
+    transport = ScriptedTransport(answer)
+    executor, jobs, handles = _batch(tmp_path, transport)
+    (tmp_path / "jobs" / jobs[0].name / "exit_status").write_text("0\n")
+    (tmp_path / "jobs" / jobs[1].name / "exit_status").write_text("4\n")
+    transport.calls.clear()
+    expected = {
+        "12_0": Observation(JobStatus.SUCCEEDED, 0),
+        "12_1": Observation(JobStatus.FAILED, 4, "Slurm job 12_1 ended FAILED with exit code 4"),
+        "12_2": Observation(JobStatus.RUNNING),
+    }
+    assert executor.poll(handles) == expected
+    assert transport.calls == [["squeue", "-h", "-r", "-o", "%i %T %r", "-j", "12"]]
+    executor.squeue_interval = 3600.0
+    assert executor.poll(handles) == expected  # squeue's last answer, not a new squeue
+    assert len(transport.calls) == 1
+    executor.cancel("12_2")  # a cancelled job is asked about at once
+    assert executor.poll(handles) == expected
+    assert [argv[0] for argv in transport.calls] == ["squeue", "scancel", "squeue"]
+
+
+def test_a_lost_array_sbatch_answer_is_found_by_the_arrays_name(tmp_path: Path) -> None:
+    answers: list[Answer] = [subprocess.TimeoutExpired(["sbatch"], 60)]
+
+    def answer(argv: list[str]) -> Answer:
+        if argv[0] == "sbatch":
+            return answers.pop(0)
+        return done(argv, "31_[1-2]\n31_0\n")  # squeue --name, one task running
+
+    transport = ScriptedTransport(answer)
+    with pytest.raises(BackendUnavailableError, match="did not answer within 60s"):
+        _batch(tmp_path, transport)
+    (folder,) = (tmp_path / "jobs" / ".arrays").iterdir()
+    jobs = [
+        Job(name=Path(line).name, service="x", event="x", backend="slurm")
+        for line in (folder / "manifest").read_text().splitlines()
+    ]
+    assert _executor(tmp_path, transport).submit_batch(jobs, _service()) == ["31_0", "31_1", "31_2"]
+    assert [argv[0] for argv in transport.calls] == ["sbatch", "squeue"]
+    assert transport.calls[1][-2:] == ["--name", folder.name]
+
+
+def test_a_job_of_a_lost_array_handed_over_alone_is_not_submitted_again(tmp_path: Path) -> None:
+    """The dispatcher may hand a job of a batch whose answer was lost back as a batch of one
+    (`submit`): the array Slurm did accept is found first."""
+    answers: list[Answer] = [subprocess.TimeoutExpired(["sbatch"], 60)]
+
+    def answer(argv: list[str]) -> Answer:
+        if argv[0] == "sbatch":
+            return answers.pop(0)
+        return done(argv, "31_1\n31_[0,2]\n")
+
+    transport = ScriptedTransport(answer)
+    with pytest.raises(BackendUnavailableError):
+        _batch(tmp_path, transport)
+    (folder,) = (tmp_path / "jobs" / ".arrays").iterdir()
+    second = Path((folder / "manifest").read_text().splitlines()[1]).name
+    job = Job(name=second, service="x", event="x", backend="slurm")
+    assert _executor(tmp_path, transport).submit(job, _service()) == "31_1"
+    assert [argv[0] for argv in transport.calls] == ["sbatch", "squeue"]
+
+
 # --- submitting ------------------------------------------------------------------------------
 def test_submit_records_the_id_and_never_submits_twice(tmp_path: Path) -> None:
     transport = ScriptedTransport(lambda argv: done(argv, "12;cluster\n"))
@@ -396,8 +643,12 @@ def test_submit_records_the_id_and_never_submits_twice(tmp_path: Path) -> None:
     assert executor.submit(job, service) == "12"
     assert _executor(tmp_path, transport).submit(job, service) == "12"  # a restarted server
     folder = tmp_path / "jobs" / job.name
-    submitted = ["sbatch", "--parsable", "--export=NONE", "--no-requeue", str(folder / "job.sh")]
+    submitted = ["sbatch", "--parsable", "--no-requeue", "--export=ALL", str(folder / "job.sh")]
     assert transport.calls == [submitted]
+    # ALL of the commands' environment, which is only what finds Slurm: nothing of the control
+    # plane's (and no login environment for slurmd to load, which cost 1.2 s per job).
+    assert set(transport.env) <= {"PATH", "SLURM_CONF"}
+    assert SSHTransport("login").export == "--export=NONE"  # a login node's env is the user's
     env_file = folder / "env"
     assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
     env = dict(shlex.split(line)[0].split("=", 1) for line in env_file.read_text().splitlines())
@@ -430,7 +681,7 @@ def test_a_lost_sbatch_answer_is_found_by_name_instead_of_submitting_again(
     job = _job(service)
     with pytest.raises(
         BackendUnavailableError,
-        match=r"^sbatch --parsable --export=NONE .* did not answer within 60s$",
+        match=r"^sbatch --parsable --no-requeue --export=ALL .* did not answer within 60s$",
     ):
         executor.submit(job, service)
     assert executor.submit(job, service) == "31"
