@@ -162,6 +162,14 @@ class Settings(BaseSettings):
         description="The most events of one service submitted as one Slurm job array "
         "(OSCAR_SLURM_BATCH_SIZE; at most Slurm's MaxArraySize). 1: one `sbatch` per job.",
     )
+    slurm_array_tasks: int = Field(
+        256,
+        ge=1,
+        le=100_000,
+        description="The most tasks of one Slurm job array (OSCAR_SLURM_ARRAY_TASKS): a "
+        "bigger batch runs several events in each task, one after another, each still its own "
+        "job with its own log and exit status (fewer, longer tasks for the scheduler).",
+    )
     slurm_batch_window: float = Field(
         1.0,
         ge=0,

@@ -60,6 +60,7 @@ def _slurm(settings: Settings, store: MinIOProvider, _: Any) -> Executor:
     )
     executor.batch_size = settings.slurm_batch_size
     executor.batch_window = settings.slurm_batch_window
+    executor.array_tasks = settings.slurm_array_tasks
     return executor
 
 
