@@ -258,15 +258,19 @@ class Dispatcher:
             held = {job.backend_id: job for job in backend.flight.values() if job.backend_id}
         if not held:
             return
+        await asyncio.to_thread(self._poll_and_apply, backend, held)
+
+    def _poll_and_apply(self, backend: _Backend, held: dict[str, Job]) -> None:
+        """One poll of the backend and the changes it shows, in one worker thread."""
         try:
-            states = await asyncio.to_thread(backend.executor.poll, list(held))
+            states = backend.executor.poll(list(held))
         except BackendError as exc:
             log.warning("%s: cannot poll jobs: %s", backend.executor.name, exc)
             return
         for handle, job in held.items():
             observed = states.get(handle)
             if observed is not None:
-                await asyncio.to_thread(self._apply, backend, job, observed)
+                self._apply(backend, job, observed)
 
     def _apply(self, backend: _Backend, job: Job, observed: Observation) -> None:
         if observed.terminal:
@@ -394,19 +398,24 @@ class Dispatcher:
     async def _submit_jobs(self, backend: _Backend, jobs: list[Job]) -> bool:
         """Hand queued jobs of one service to the backend (one `submit`, or one
         `submit_batch` for several); False when the backend is unavailable."""
+        available = await asyncio.to_thread(self._hand_over, backend, jobs)
+        backend.wake.set()  # poll at once: a local job is Running as soon as it is started
+        return available
+
+    def _hand_over(self, backend: _Backend, jobs: list[Job]) -> bool:
+        """`_submit_jobs` in one worker thread: every step blocks, and one hand-off to a
+        thread per job instead of one per step is most of the loop's own cost in a burst."""
         executor = backend.executor
         names = [job.name for job in jobs]
         try:
-            service = await asyncio.to_thread(self.registry.get, jobs[0].service)
+            service = self.registry.get(jobs[0].service)
         except ServiceNotFoundError:
             for name in names:
-                await asyncio.to_thread(
-                    self.store.finish, name, JobStatus.FAILED, None, "the service was deleted"
-                )
+                self.store.finish(name, JobStatus.FAILED, None, "the service was deleted")
             return True
         # Queued jobs are read without their events, which may be large: only now, for the
         # jobs handed over, are they loaded (and they are not kept in flight afterwards).
-        bodies = await asyncio.to_thread(self.store.events_of, names)
+        bodies = self.store.events_of(names)
         jobs = [
             job.model_copy(update={"event": bodies[job.name]}) for job in jobs if job.name in bodies
         ]
@@ -419,9 +428,9 @@ class Dispatcher:
         started = time.monotonic()
         try:
             if len(jobs) == 1:
-                handles = [await asyncio.to_thread(executor.submit, jobs[0], service)]
+                handles = [executor.submit(jobs[0], service)]
             else:
-                handles = await asyncio.to_thread(executor.submit_batch, jobs, service)
+                handles = executor.submit_batch(jobs, service)
         except BackendUnavailableError as exc:
             self._forget(backend, *names)
             log.warning("%s: cannot submit %s yet: %s", executor.name, ", ".join(names), exc)
@@ -430,19 +439,16 @@ class Dispatcher:
             self._forget(backend, *names)
             log.exception("job(s) %s could not be submitted", ", ".join(names))
             for name in names:
-                await asyncio.to_thread(
-                    self.store.finish, name, JobStatus.FAILED, None, f"could not submit: {exc}"
-                )
+                self.store.finish(name, JobStatus.FAILED, None, f"could not submit: {exc}")
             return True
         for job, handle in zip(jobs, handles, strict=True):
-            if not await asyncio.to_thread(self.store.set_submitted, job.name, handle):
+            if not self.store.set_submitted(job.name, handle):
                 # Deleted while it was being submitted: the work must not go on.
                 self._forget(backend, job.name)
-                await asyncio.to_thread(executor.cancel, handle)
-                await asyncio.to_thread(executor.cleanup, job)
+                executor.cancel(handle)
+                executor.cleanup(job)
                 continue
             self._remember(backend, job.model_copy(update={"backend_id": handle, "event": ""}))
-        backend.wake.set()  # poll at once: a local job is Running as soon as it is started
         log.debug(
             "submitted %s as %s in %.3fs",
             ", ".join(names),

@@ -24,18 +24,11 @@ from oscar.models.job import Job, JobStatus, new_job_name
 from oscar.models.service import Service
 from oscar.models.storage import MinIOProvider
 from oscar.models.validation import parse_service
+from tests.fixtures.harness_local import process_alive
 from tests.fixtures.services import REPO_ROOT, minimal_service
 from tests.services import common
 
 STORE = MinIOProvider(endpoint="http://127.0.0.1:9", access_key="a", secret_key="b")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
 
 
 @pytest.fixture(params=[True, False], ids=["cgroups", "marker"])
@@ -121,7 +114,7 @@ def test_a_dead_zygote_fails_its_jobs_and_the_next_job_gets_a_new_one(
     os.kill(first, signal.SIGKILL)
     status, _, reason = _ended(executor, handle)
     assert (status, reason) == (JobStatus.FAILED, "the supervisor was killed by signal 9")
-    common.wait_until(lambda: not _alive(int(handle)), timeout=10, what="the orphan is dead")
+    common.wait_until(lambda: not process_alive(int(handle)), timeout=10, what="the orphan is dead")
     quick = _service("echo fine\n")
     again = executor.submit(_job(quick), quick)
     assert _ended(executor, again) == (JobStatus.SUCCEEDED, 0, "")
@@ -165,11 +158,13 @@ def test_the_pool_dies_with_its_control_plane(tmp_path: Path) -> None:
     try:
         assert owner.stdout is not None
         pids = json.loads(owner.stdout.readline())
-        assert _alive(pids["zygote"]) and _alive(pids["child"])
+        assert process_alive(pids["zygote"]) and process_alive(pids["child"])
         owner.kill()
         owner.wait()
         for pid in pids.values():
-            common.wait_until(lambda pid=pid: not _alive(pid), timeout=15, what=f"{pid} gone")
+            common.wait_until(
+                lambda pid=pid: not process_alive(pid), timeout=15, what=f"{pid} gone"
+            )
     finally:
         owner.kill()
         owner.wait()
