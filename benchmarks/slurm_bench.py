@@ -1,6 +1,9 @@
 """The Slurm path's overhead against a bare `sbatch` of the same script, in the same run.
 
-    python benchmarks/slurm_bench.py [--runs 10] [--burst 1000]
+    python benchmarks/slurm_bench.py [--runs 10] [--burst 1000] [--floor 100]
+
+`rows(runs, burst, floor)` returns the figures as `benchmarks.stats.Row`s, which
+`benchmarks/run_all` puts in its table; run alone, the script prints the same table.
 
 Baseline: `sbatch` of a script running `echo` directly, timed from submission to the job
 running and to COMPLETED (observed with `scontrol`, polled every 50 ms).
@@ -13,10 +16,18 @@ One job through the executor itself: `SlurmExecutor.submit`, then `poll` every
 against the bare `sbatch` submit -> COMPLETED above.
 
 A burst: `--burst` events (UNKNOWN, no staging) of one service handed to
-`SlurmExecutor.submit_batch` in batches of its `batch_size`, timed from the first batch until
-`poll` has seen every job end, with the `sbatch` calls counted (target: at most 20). Baseline:
-the same number of supervisor runs (same prepared job folders, same script) one after the other
-in a plain shell loop on the node (target: the burst within 2x of it).
+`SlurmExecutor.submit_batch` in batches of its `batch_size`, with the executor's defaults (at
+most `array_tasks` = 256 tasks per array, so a task runs about 4 of the 1000 events in turn),
+timed from the first batch until `poll` has seen every job end, with the `sbatch` calls counted
+(target: at most 20). Baseline: the same number of supervisor runs (same prepared job folders,
+same script) one after the other in a plain shell loop on the node (target: the burst within 2x
+of it).
+
+Slurm's floor: `--floor` (default 100) bare array tasks of one supervisor run each, no oscar,
+with `--export=ALL` as oscar's (`--export=NONE` would add about 1.2 s to every task here, the
+user's login environment being loaded first): what one array task costs Slurm itself, about a
+second on this cluster, which is why oscar runs several events per task. Kept to 100 tasks so a
+full run stays under ten minutes (1000 bare tasks take about 500 s at two per second).
 Needs `scripts/testenv.sh install slurm`.
 """
 
@@ -38,7 +49,7 @@ T = TypeVar("T")
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from benchmarks.stats import row_ms  # noqa: E402
+from benchmarks.stats import Row, format_table, timing_row  # noqa: E402
 from oscar.executors.slurm import LocalTransport, SlurmExecutor  # noqa: E402
 from oscar.models.job import Job, JobStatus, new_job_name  # noqa: E402
 from oscar.models.service import Service  # noqa: E402
@@ -150,7 +161,7 @@ def _prepared(cluster: slurm_service.SlurmCluster, jobs_dir: Path, n: int) -> li
 
 def bare_array(cluster: slurm_service.SlurmCluster, root: Path, n: int, size: int) -> float:
     """Seconds for `sbatch --array` (chunks of `size`) of `n` supervisor runs to leave the
-    queue, without oscar."""
+    queue, without oscar (`--export=ALL`, as oscar's own submissions)."""
     folders = _prepared(cluster, root / "bare-array-jobs", n)
     script = root / "bare-array.sh"
     script.write_text(BARE_TASK)
@@ -159,7 +170,7 @@ def bare_array(cluster: slurm_service.SlurmCluster, root: Path, n: int, size: in
     for index, start in enumerate(range(0, n, size)):
         manifest = root / f"bare-array-{index}.manifest"
         manifest.write_text("".join(f"{f}\n" for f in folders[start : start + size]))
-        command = ["sbatch", "--parsable", "--export=NONE", "--output=/dev/null"]
+        command = ["sbatch", "--parsable", "--export=ALL", "--output=/dev/null"]
         command += [
             "--cpus-per-task=1",
             "--mem=128M",
@@ -205,86 +216,141 @@ def _poll(check: Callable[[], T], interval: float = 0.05, timeout: float = 120) 
     raise TimeoutError("benchmark step timed out")
 
 
-def main() -> None:
-    """Run both paths and print the table."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runs", type=int, default=10)
-    parser.add_argument("--burst", type=int, default=1000, help="events in the burst")
-    args = parser.parse_args()
+def bare_sbatch(
+    cluster: slurm_service.SlurmCluster, root: Path, runs: int
+) -> tuple[list[float], list[float]]:
+    """Seconds from a bare `sbatch` of `echo` to RUNNING and to COMPLETED, `runs` times."""
+    bare_start, bare_end = [], []
+    script = root / "bare.sh"
+    script.write_text("#!/bin/sh\necho hello\n")
+    for index in range(runs):
+        began = time.time()
+        out = cluster.run(
+            ["sbatch", "--parsable", f"--output={root}/bare-{index}.out", str(script)]
+        ).stdout
+        job_id = out.strip().split(";")[0]
+
+        def state(job_id: str = job_id) -> str:
+            text = cluster.run(["scontrol", "show", "job", "--oneliner", job_id]).stdout
+            match = re.search(r"JobState=(\S+)", text)
+            return match.group(1) if match else ""
+
+        _poll(lambda: state() in ("RUNNING", "COMPLETING", "COMPLETED"))
+        bare_start.append(time.time() - began)
+        _poll(lambda: state() == "COMPLETED")
+        bare_end.append(time.time() - began)
+    return bare_start, bare_end
+
+
+def through_oscar(
+    cluster: slurm_service.SlurmCluster, root: Path, runs: int
+) -> tuple[list[float], list[float]]:
+    """Seconds from `POST /job` of a `routing: hpc` service to its `start_time` and to
+    `Succeeded` in the logs API, `runs` times."""
+    server = start_server(
+        root / "data",
+        extra_env={"OSCAR_HPC_EXECUTOR": "slurm", "OSCAR_SLURM_CONF": str(cluster.conf_path)},
+    )
+    try:
+        api = server.client()
+        name = f"bench-{uuid.uuid4().hex[:6]}"
+        service = minimal_service(name, script="echo hello\n", routing="hpc", cpu="1")
+        api.post("/system/services", json=service).raise_for_status()
+        ours_start, ours_end = [], []
+        for _ in range(runs):
+            began = time.time()
+            answer = api.post(f"/job/{name}", content=b"x")
+            job = answer.headers["x-oscar-job-name"]
+
+            def record(job: str = job) -> dict[str, Any]:
+                return api.get(f"/system/logs/{name}").json()["jobs"][job]
+
+            _poll(lambda: record()["start_time"])
+            ours_start.append(time.time() - began)
+            done = _poll(lambda: record()["status"] == "Succeeded" and record())
+            ours_end.append(time.time() - began)
+            assert datetime.fromisoformat(done["finish_time"].replace("Z", "+00:00"))
+    finally:
+        server.stop()
+    return ours_start, ours_end
+
+
+def _ratio_row(
+    name: str, samples: list[float], baseline: list[float], baseline_name: str, at_most: float
+) -> Row:
+    """A latency row (ms) whose target is its median at most `at_most` times the baseline's."""
+    row = timing_row(name, samples, baseline, baseline_name=baseline_name)
+    row.target = f"<= {at_most:g}x the baseline"
+    row.met = row.ratio is not None and row.ratio <= at_most
+    return row
+
+
+def rows(runs: int = 10, burst_size: int | None = None, floor: int = 100) -> list[Row]:
+    """Every figure of this benchmark on a private one-node Slurm, as table rows.
+
+    `burst_size` defaults to 1000 events (100 when `runs` is below 5, `run_all --quick`'s 2).
+    """
+    if burst_size is None:
+        burst_size = 1000 if runs >= 5 else 100
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         (root / "slurm").mkdir()
         with slurm_service.running(root / "slurm") as cluster:
-            bare_start, bare_end = [], []
-            script = root / "bare.sh"
-            script.write_text("#!/bin/sh\necho hello\n")
-            for index in range(args.runs):
-                began = time.time()
-                out = cluster.run(
-                    ["sbatch", "--parsable", f"--output={root}/bare-{index}.out", str(script)]
-                ).stdout
-                job_id = out.strip().split(";")[0]
+            bare_start, bare_end = bare_sbatch(cluster, root, runs)
+            ours_start, ours_end = through_oscar(cluster, root, runs)
+            executor_end = one_job(cluster, root, runs)
+            loop, ours, sbatch_calls = burst(cluster, root, burst_size)
+            floor_seconds = bare_array(cluster, root, floor, SlurmExecutor.batch_size)
+    tasks = min(burst_size, SlurmExecutor.array_tasks)
+    per_task = burst_size / tasks
+    return [
+        timing_row(
+            "slurm: request -> running", ours_start, bare_start, baseline_name="bare sbatch"
+        ),
+        _ratio_row(
+            "slurm: one HPC job, request -> succeeded", ours_end, bare_end, "bare sbatch", 1.2
+        ),
+        timing_row(
+            "slurm: executor submit -> poll sees end",
+            executor_end,
+            bare_end,
+            baseline_name="bare sbatch",
+        ),
+        Row(
+            f"slurm: burst of {burst_size}, sbatch calls",
+            "count",
+            value=sbatch_calls,
+            target="<= 20",
+            met=sbatch_calls <= 20,
+            note=f"{tasks} array tasks, ~{per_task:.1f} events each",
+        ),
+        Row(
+            f"slurm: burst of {burst_size}, submit_batch -> all ended",
+            "s",
+            value=ours,
+            baseline=loop,
+            baseline_name="sh loop of the supervisors",
+            target="<= 2x the baseline",
+            met=ours <= 2 * loop,
+            note=f"array_tasks {SlurmExecutor.array_tasks}",
+        ),
+        Row(
+            f"slurm: floor, bare array of {floor} one-run tasks",
+            "s",
+            value=floor_seconds,
+            note=f"{floor_seconds / floor * 1000:.0f} ms per task, --export=ALL, no oscar",
+        ),
+    ]
 
-                def state(job_id: str = job_id) -> str:
-                    text = cluster.run(["scontrol", "show", "job", "--oneliner", job_id]).stdout
-                    match = re.search(r"JobState=(\S+)", text)
-                    return match.group(1) if match else ""
 
-                _poll(lambda: state() in ("RUNNING", "COMPLETING", "COMPLETED"))
-                bare_start.append(time.time() - began)
-                _poll(lambda: state() == "COMPLETED")
-                bare_end.append(time.time() - began)
-
-            server = start_server(
-                root / "data",
-                extra_env={
-                    "OSCAR_HPC_EXECUTOR": "slurm",
-                    "OSCAR_SLURM_CONF": str(cluster.conf_path),
-                },
-            )
-            try:
-                api = server.client()
-                name = f"bench-{uuid.uuid4().hex[:6]}"
-                service = minimal_service(name, script="echo hello\n", routing="hpc", cpu="1")
-                api.post("/system/services", json=service).raise_for_status()
-                ours_start, ours_end = [], []
-                for _ in range(args.runs):
-                    began = time.time()
-                    answer = api.post(f"/job/{name}", content=b"x")
-                    job = answer.headers["x-oscar-job-name"]
-
-                    def record(job: str = job) -> dict[str, Any]:
-                        return api.get(f"/system/logs/{name}").json()["jobs"][job]
-
-                    _poll(lambda: record()["start_time"])
-                    ours_start.append(time.time() - began)
-                    done = _poll(lambda: record()["status"] == "Succeeded" and record())
-                    ours_end.append(time.time() - began)
-                    assert datetime.fromisoformat(done["finish_time"].replace("Z", "+00:00"))
-            finally:
-                server.stop()
-            executor_end = one_job(cluster, root, args.runs)
-            loop, ours, sbatch_calls = burst(cluster, root, args.burst)
-            floor = bare_array(cluster, root, args.burst, SlurmExecutor.batch_size)
-    base_start = sorted(bare_start)[len(bare_start) // 2]
-    base_end = sorted(bare_end)[len(bare_end) // 2]
-    print(f"| {'measurement':<34} | {'median':>12} | {'p95':>12} | ratio |")
-    print(f"|{'-' * 36}|{'-' * 14}|{'-' * 14}|-------|")
-    print(row_ms("bare sbatch: submit -> running", bare_start, base_start))
-    print(row_ms("oscar hpc: request -> running", ours_start, base_start))
-    print(row_ms("bare sbatch: submit -> completed", bare_end, base_end))
-    print(row_ms("oscar hpc: request -> succeeded", ours_end, base_end))
-    print(row_ms("executor: submit -> poll sees end", executor_end, base_end))
-    width = 46
-    print()
-    print(f"| {'burst of ' + str(args.burst):<{width}} | {'median':>12} | {'p95':>12} | ratio |")
-    print(f"|{'-' * (width + 2)}|{'-' * 14}|{'-' * 14}|-------|")
-    print(row_ms("supervisor per event, sequential sh loop", [loop], loop, width))
-    print(row_ms(f"submit_batch -> all ended ({sbatch_calls} sbatch)", [ours], loop, width))
-    print(row_ms("Slurm's floor: bare sbatch --array, same runs", [floor], loop, width))
-    print(f"oscar's burst / Slurm's floor: {ours / floor:.2f}x")
-    verdict = "met" if sbatch_calls <= 20 and ours <= 2 * loop else "NOT met"
-    print(f"target (<= 20 sbatch, <= 2.00x the loop): {verdict}")
+def main() -> None:
+    """Run every measurement and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--burst", type=int, default=1000, help="events in the burst")
+    parser.add_argument("--floor", type=int, default=100, help="bare array tasks (the floor)")
+    args = parser.parse_args()
+    print(format_table(rows(args.runs, args.burst, args.floor)))
 
 
 if __name__ == "__main__":

@@ -6,9 +6,11 @@ states map to ours through a table with an explicit set of terminal states. Ever
 through one transport helper that takes an argument list (never a shell string) and raises
 `oscar.errors` types carrying the command, exit code, stdout and stderr. Nothing waits for a
 job: `submit` returns the Slurm id once `sbatch` accepted it, `submit_batch` packs a burst of
-one service's jobs into one job array (handles `<array id>_<task>`), and `poll` answers from
-the `exit_status` file each batch script writes when its supervisor ends, asking one `squeue`
-(at most every `squeue_interval` seconds) only about the jobs without one.
+one service's jobs into one job array of at most `array_tasks` tasks (handles `<array id>_<task>`,
+or `<array id>_<task>.<k>` for the k-th of several jobs one task runs one after another), and
+`poll` answers from the files each batch script writes in a job's folder (`exit_status` when its
+supervisor ends; `started`, `ended`, `cancelled` for a job sharing its task), asking one `squeue`
+(at most every `squeue_interval` seconds) only about the jobs without an answer there.
 
 Slurm jobs outlive the control plane: a restarted one re-attaches to the ids it recorded (the
 base class's `recover`/`shutdown`). The job folder must be on a filesystem the Slurm nodes share
@@ -47,11 +49,22 @@ TEMPLATE = Path(__file__).with_name("templates") / "slurm_job.sh"
 ARRAY_TEMPLATE = TEMPLATE.with_name("slurm_array.sh")
 # What the batch scripts write in a job's folder when the supervisor ends on its own.
 EXIT_STATUS = "exit_status"
-# A job folder's record of the array it was last handed over in: "<array name>\n<task>\n".
+# A job folder's record of the array it was last handed over in: "<array name>\n<task>\n",
+# the task being `4`, or `4.1` for the second job of a task that runs several.
 ARRAY_RECORD = "array"
+# The markers of a job that shares its array task with others (the task runs them in turn):
+# `queued` is written at submission; the task renames it to `started` when the job's turn
+# comes, or a cancel renames it to `cancelled` first (one rename wins, atomically); `stop` asks
+# the task to stop the job while it runs; `ended` is the task's word that a job it stopped or
+# that was killed is over (one that ended on its own writes `exit_status`).
+QUEUED, STARTED, CANCELLED, STOP, ENDED = "queued", "started", "cancelled", "stop", "ended"
 # A job id (`123`) or an array task (`123_4`, as squeue -r prints it): nothing else reaches a
 # Slurm command (`--user=...` given to scancel would cancel someone's jobs).
-HANDLE = re.compile(r"[0-9]+(?:_[0-9]+)?", re.ASCII)
+SLURM_ID = re.compile(r"[0-9]+(?:_[0-9]+)?", re.ASCII)
+# oscar's handle of a job: a Slurm id, or `<array>_<task>.<k>` for the k-th job of a task that
+# runs several (the `.k` is oscar's, never given to Slurm).
+HANDLE = re.compile(r"(?P<slurm_id>[0-9]+(?:_[0-9]+)?)(?:\.(?P<position>[0-9]+))?", re.ASCII)
+WAITING = "waiting for the earlier events of its array task"
 # The supervisor runs on the node from this installation (the nodes share the filesystem).
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STATES: dict[str, JobStatus] = {
@@ -223,7 +236,28 @@ def slurm_flags(service: Service) -> list[str]:
 
 def is_handle(value: str) -> bool:
     """Whether `value` is a Slurm job id (`123`) or an array task id (`123_4`)."""
-    return HANDLE.fullmatch(value) is not None
+    return SLURM_ID.fullmatch(value) is not None
+
+
+def split_handle(handle: str) -> tuple[str, int | None] | None:
+    """oscar's handle as (the Slurm id, the job's position in its array task or None when the
+    task runs only this job); None for anything that is not a handle."""
+    match = HANDLE.fullmatch(handle)
+    if match is None or (match["position"] is not None and "_" not in match["slurm_id"]):
+        return None  # `.k` only ever follows an array task
+    position = match["position"]
+    return match["slurm_id"], int(position) if position is not None else None
+
+
+def chunks(n: int, tasks: int) -> list[range]:
+    """Positions 0..n-1 as `tasks` contiguous runs whose sizes differ by at most one."""
+    size, extra = divmod(n, tasks)
+    runs, start = [], 0
+    for task in range(tasks):
+        end = start + size + (1 if task < extra else 0)
+        runs.append(range(start, end))
+        start = end
+    return runs
 
 
 def _single_line(what: str, value: str) -> str:
@@ -236,6 +270,26 @@ def _exit_status(field: str) -> tuple[int, int]:
     """`ExitCode=<code>:<signal>` of `scontrol show job` as two integers."""
     code, _, signal = field.partition(":")
     return (int(code) if code.isdigit() else 0, int(signal) if signal.isdigit() else 0)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text().strip()
+    except OSError:  # not written yet (or the folder is gone)
+        return ""
+
+
+def _exit_observation(handle: str, text: str) -> Observation | None:
+    """The job's `exit_status` (the text; '' when there is none) as an observation."""
+    if not text.isdigit():
+        return None
+    code = int(text)
+    if code == 0:
+        return Observation(JobStatus.SUCCEEDED, 0)
+    # The words Slurm's own answer gives (it records the same exit code).
+    return Observation(
+        JobStatus.FAILED, code, f"Slurm job {handle} ended FAILED with exit code {code}"
+    )
 
 
 def observe(slurm_id: str, state: str, reason: str = "", exit_code: str = "") -> Observation:
@@ -334,6 +388,9 @@ class SlurmClient:
     queue_command = ("squeue", "-h", "-r", "-o", "%i %T %r", "-j")
     show_command = ("scontrol", "show", "job", "--oneliner")
     cancel_command = ("scancel",)
+    # USR1 to the batch shell alone (not its children, not other steps): the array script's
+    # word to stop the one job of the task whose folder holds `stop`, and go on.
+    nudge_command = ("scancel", "--batch", "--signal=USR1")
     # A job whose sbatch answer was lost (a timeout, a crash) is found again by its unique name.
     find_command = ("squeue", "-h", "--states=all", "-o", "%i", "--name")
     partitions_command = ("sinfo", "-h", "-o", SINFO_FORMAT)
@@ -435,6 +492,19 @@ class SlurmClient:
             if UNKNOWN_JOB not in exc.stderr:
                 raise
 
+    def nudge(self, slurm_id: str) -> None:
+        """Send USR1 to the batch shell of a running job (an array task that stops one of its
+        jobs on it); a job that ended meanwhile, or that Slurm no longer knows, is fine."""
+        if not is_handle(slurm_id):
+            log.warning("not signalling %r: not a Slurm job id", slurm_id)
+            return
+        try:
+            self.transport.run([*self.nudge_command, slurm_id])
+        except ExecutorError as exc:
+            # Ended meanwhile: "Job/step already completing or completed", or unknown.
+            if UNKNOWN_JOB not in exc.stderr and "complet" not in exc.stderr:
+                raise
+
     def partitions(self) -> dict[str, Any]:
         """The partitions (`sinfo`, `parse_sinfo`), or `error` when Slurm does not answer."""
         try:
@@ -451,6 +521,10 @@ class SlurmExecutor(Executor):
     the batch scripts write and `squeue`/`scontrol`, cancels with `scancel`."""
 
     name = "slurm"
+    #: The most tasks of one job array: a bigger batch runs several of its jobs in each task,
+    #: one after another (Slurm pays a task's start-up, about a second here, once for them;
+    #: sites prefer fewer, longer tasks). Set from OSCAR_SLURM_ARRAY_TASKS.
+    array_tasks = 256
     # The cheap part of a poll (a stat per job) runs this often; squeue is throttled apart.
     poll_interval = 0.1
     default_concurrency = 1000
@@ -593,7 +667,14 @@ class SlurmExecutor(Executor):
         return slurm_id
 
     def submit_batch(self, jobs: list[Job], service: Service) -> list[str]:
-        """One `sbatch --array` for the jobs; their handles `<array id>_<task>`, in order.
+        """One `sbatch --array` for the jobs; their handles, in order.
+
+        n jobs make t = min(n, `array_tasks`) tasks, each running a contiguous run of them (sizes
+        differing by at most one) one after another: a task of one job gives it the handle
+        `<array id>_<task>` (as before there were several), a task of several `<array
+        id>_<task>.<k>`, k its position in the task. Each job keeps its own folder, log,
+        response and exit status. Slurm's time limit is per task: a service's `--time` flag
+        must allow for the jobs its tasks run in turn (oscar does not change it).
 
         All or none: the array is submitted once every job's folder is ready, and Slurm accepts
         or refuses it whole. Once only, as `submit`: a job whose folder records its handle gets
@@ -614,19 +695,36 @@ class SlurmExecutor(Executor):
             array_dir = self.arrays_dir / name
             text = self.array_script(name, service, array_dir)  # refuses bad flags first
             array_dir.mkdir(mode=0o700, parents=True)
-            for task, i in enumerate(left):
-                self._prepare(jobs[i], service, folders[i])
-                jobdir.private_file(folders[i] / ARRAY_RECORD, f"{name}\n{task}\n")
-            jobdir.private_file(array_dir / "manifest", "".join(f"{folders[i]}\n" for i in left))
+            runs = chunks(len(left), min(len(left), self.array_tasks))
+            # The manifest: one line per job, `<task> <folder>`, in the order the task runs them.
+            lines, suffixes = [], {}
+            for task, run in enumerate(runs):
+                for k, position in enumerate(run):
+                    i = left[position]
+                    suffixes[i] = f"{task}.{k}" if len(run) > 1 else str(task)
+                    self._prepare(jobs[i], service, folders[i])
+                    if len(run) > 1:
+                        self._queue_marker(folders[i])
+                    jobdir.private_file(folders[i] / ARRAY_RECORD, f"{name}\n{suffixes[i]}\n")
+                    lines.append(f"{task} {folders[i]}\n")
+            jobdir.private_file(array_dir / "manifest", "".join(lines))
             script = array_dir / "array.sh"
             jobdir.private_file(script, text)
-            array_id = self.slurm.submit(script, f"--array=0-{len(left) - 1}")
-            for task, i in enumerate(left):
-                handles[i] = f"{array_id}_{task}"
+            array_id = self.slurm.submit(script, f"--array=0-{len(runs) - 1}")
+            for i in left:
+                handles[i] = f"{array_id}_{suffixes[i]}"
                 self._record(folders[i] / "slurm_id", handles[i])
         for i, folder in enumerate(folders):
             self._follow(handles[i], folder)
         return [handles[i] for i in range(len(jobs))]
+
+    @staticmethod
+    def _queue_marker(folder: Path) -> None:
+        """The `queued` marker the task claims when the job's turn comes; markers of an earlier
+        attempt that never reached Slurm go (that attempt's task never ran)."""
+        for stale in (STARTED, CANCELLED, STOP, ENDED, EXIT_STATUS, "pid"):
+            (folder / stale).unlink(missing_ok=True)
+        jobdir.private_file(folder / QUEUED, "")
 
     def _handed_over(self, folders: list[Path]) -> dict[int, str]:
         """The handles of the jobs (by position) Slurm already has: recorded in their folder,
@@ -680,51 +778,96 @@ class SlurmExecutor(Executor):
         return self.slurm.partitions()
 
     def poll(self, handles: Collection[str]) -> dict[str, Observation]:
-        """Every job's state: from its `exit_status` file when the job wrote one, else from
-        one `squeue` (and `scontrol` for the ended ones) for all the others, asked at most
-        every `squeue_interval` seconds per job (in between, Slurm's last answer)."""
+        """Every job's state: from the files its batch script wrote in its folder when there
+        are some that say, else from one `squeue` (and `scontrol` for the ended ones) for all
+        the others' tasks, asked at most every `squeue_interval` seconds per task (in between,
+        Slurm's last answer). A job sharing its task with others is pending while the task runs
+        an earlier one, and takes the task's verdict only when it left no word of its own."""
         answer: dict[str, Observation] = {}
-        ask: list[str] = []
+        ask: dict[str, str] = {}  # handle -> its Slurm id
         for handle in handles:
-            if not is_handle(handle):
+            parts = split_handle(handle)
+            if parts is None:
                 answer[handle] = Observation(
                     JobStatus.FAILED, reason=f"{handle!r} is not a Slurm job id"
                 )
-            elif (reported := self._reported(handle)) is not None:
+            elif (reported := self._reported(handle, parts[1] is not None)) is not None:
                 answer[handle] = reported
             else:
-                ask.append(handle)
-        answer.update(self._ask_slurm(ask))
+                ask[handle] = parts[0]
+        slurm = self._ask_slurm(list(dict.fromkeys(ask.values())))
+        for handle, slurm_id in ask.items():
+            if slurm_id not in slurm:
+                continue
+            seen = slurm[slurm_id]
+            if handle != slurm_id:  # one job of a task that runs several
+                seen = self._in_task(handle, slurm_id, seen)
+            answer[handle] = seen
         return answer
 
-    def _reported(self, handle: str) -> Observation | None:
-        """What the job's batch script wrote when its supervisor ended (None: nothing yet)."""
+    def _reported(self, handle: str, shared: bool) -> Observation | None:
+        """What the job's folder says (None: nothing yet, Slurm is asked): its `exit_status`;
+        for a job sharing its task, also `ended` (stopped or killed) and `cancelled`."""
         with self._lock:
             folder = self._folders.get(handle)
         if folder is None:
             return None
+        if not shared:
+            return _exit_observation(handle, _read(folder / EXIT_STATUS))
         try:
-            text = (folder / EXIT_STATUS).read_text().strip()
-        except OSError:  # not written yet (or the folder is gone): Slurm is asked
+            # One directory read instead of a stat per marker: this runs every 0.1 s per job.
+            names = set(os.listdir(folder))
+        except OSError:  # the folder is gone: Slurm is asked
             return None
-        if not text.isdigit():
-            return None
-        code = int(text)
-        if code == 0:
-            return Observation(JobStatus.SUCCEEDED, 0)
-        # The words Slurm's own answer gives (it records the same exit code).
-        return Observation(
-            JobStatus.FAILED, code, f"Slurm job {handle} ended FAILED with exit code {code}"
-        )
+        if EXIT_STATUS in names and (
+            ended := _exit_observation(handle, _read(folder / EXIT_STATUS))
+        ):
+            return ended
+        if ENDED in names:
+            text = _read(folder / ENDED)
+            if STOP in names:
+                return Observation(
+                    JobStatus.FAILED, reason=f"job {handle} was cancelled while it ran"
+                )
+            code = int(text) if text.isdigit() else None
+            why = f"job {handle} was killed" + (f" (exit status {code})" if code else "")
+            return Observation(JobStatus.FAILED, code, why)
+        if CANCELLED in names:
+            return Observation(
+                JobStatus.FAILED, reason=f"job {handle} was cancelled before it started"
+            )
+        return None
 
-    def _ask_slurm(self, handles: list[str]) -> dict[str, Observation]:
-        """Slurm's view of the jobs, asked again only about those asked longest ago."""
+    def _in_task(self, handle: str, slurm_id: str, task: Observation) -> Observation:
+        """One job's state from its task's: a running task runs this job only once it
+        `started` it; an ended task's verdict holds for a job that left no word of its own."""
+        with self._lock:
+            folder = self._folders.get(handle)
+        if task.status == JobStatus.RUNNING:
+            if folder is not None and not (folder / STARTED).exists():
+                return Observation(JobStatus.PENDING, reason=WAITING)
+            return task
+        if not task.terminal or folder is None:
+            return task
+        # The task ended: its files may have appeared since they were read above.
+        if (reported := self._reported(handle, True)) is not None:
+            return reported
+        started = (folder / STARTED).exists()
+        if started and task.status == JobStatus.FAILED:
+            return task  # stopped with its task (scancel of it, the time limit): Slurm's word
+        verdict = task.reason or f"Slurm job {slurm_id} ended COMPLETED"
+        what = "without an exit status of its own" if started else "before this job started"
+        return Observation(JobStatus.FAILED, None, f"{verdict}, {what}")
+
+    def _ask_slurm(self, ids: list[str]) -> dict[str, Observation]:
+        """Slurm's view of the jobs (array tasks), asked again only about those asked longest
+        ago."""
         now = time.monotonic()
         with self._lock:
             due = [
-                h
-                for h in handles
-                if h not in self._asked or now - self._asked[h][0] >= self.squeue_interval
+                i
+                for i in ids
+                if i not in self._asked or now - self._asked[i][0] >= self.squeue_interval
             ]
         fresh = {
             slurm_id: observe(slurm_id, *seen)
@@ -733,19 +876,60 @@ class SlurmExecutor(Executor):
             for slurm_id, seen in (self.slurm.states(due) if due else {}).items()
         }
         with self._lock:
-            for handle, seen in fresh.items():
-                self._asked[handle] = (now, seen)
+            for slurm_id, seen in fresh.items():
+                self._asked[slurm_id] = (now, seen)
             # Forget answers nobody asked about for long (jobs the dispatcher let go of).
-            for handle in [h for h, (when, _) in self._asked.items() if now - when > 60]:
-                del self._asked[handle]
-            return {h: self._asked[h][1] for h in handles if h in self._asked}
+            for slurm_id in [i for i, (when, _) in self._asked.items() if now - when > 60]:
+                del self._asked[slurm_id]
+            return {i: self._asked[i][1] for i in ids if i in self._asked}
 
     def cancel(self, handle: str) -> None:
-        """`scancel` the job (or the one array task), queued or running; a finished or unknown
-        job is fine. The next poll asks Slurm again about it at once."""
-        self.slurm.cancel(handle)
+        """Stop the job, queued or running; a finished or unknown job is fine. The next poll
+        asks Slurm again about it at once.
+
+        A job alone in its Slurm job or array task: `scancel` of it. One of several jobs a task
+        runs in turn: only that job (`_cancel_one`); the task goes on with the others.
+        """
         with self._lock:
-            self._asked.pop(handle, None)
+            folder = self._folders.get(handle)
+        self._cancel(handle, folder)
+
+    def _cancel(self, handle: str, folder: Path | None) -> None:
+        parts = split_handle(handle)
+        if parts is None:
+            # Never pass anything else to scancel: `--user=...` would cancel someone's jobs.
+            log.warning("not cancelling %r: not an oscar Slurm handle", handle)
+            return
+        slurm_id, position = parts
+        if position is None:
+            self.slurm.cancel(slurm_id)
+        elif folder is None:
+            # Without its folder the job cannot be told apart from its task's other jobs, and
+            # scancel would stop them all.
+            log.warning("not cancelling %s: its job folder is unknown", handle)
+            return
+        else:
+            self._cancel_one(slurm_id, folder)
+        with self._lock:
+            self._asked.pop(slurm_id, None)
+
+    def _cancel_one(self, slurm_id: str, folder: Path) -> None:
+        """Cancel one job of a task running several: before it started, take its `queued`
+        marker (the task's own claim races for the same rename, one wins), and the task skips
+        it; once started, write `stop` and signal the task's shell, which stops that job only."""
+        try:
+            os.rename(folder / QUEUED, folder / CANCELLED)
+            return
+        except FileNotFoundError:
+            pass  # started, cancelled already, or gone
+        try:
+            names = set(os.listdir(folder))
+        except OSError:  # the folder is gone: nothing to stop
+            return
+        if STARTED not in names or names & {EXIT_STATUS, ENDED}:
+            return  # nothing runs
+        jobdir.private_file(folder / STOP, "")
+        self.slurm.nudge(slurm_id)
 
     def _array_output(self, folder: Path) -> Path | None:
         """The array task's own Slurm output file (early errors, slurmstepd's messages)."""
@@ -753,7 +937,7 @@ class SlurmExecutor(Executor):
             name, task = (folder / ARRAY_RECORD).read_text().split()
         except (OSError, ValueError):
             return None
-        return self.arrays_dir / name / f"{task}.out"
+        return self.arrays_dir / name / f"{task.split('.')[0]}.out"
 
     def logs(self, job: Job, tail: int | None = None) -> str:
         """The job's Slurm output file (the supervisor's log); for an array task, followed by
@@ -778,14 +962,13 @@ class SlurmExecutor(Executor):
         handle = recorded.read_text().strip() if recorded.exists() else None
         try:
             if handle:
-                self.cancel(handle)
+                self._cancel(handle, folder)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
             with self._lock:
                 for key in (handle, job.backend_id):
                     if key:
                         self._folders.pop(key, None)
-                        self._asked.pop(key, None)
             if output is not None:
                 self._forget_array(output.parent)
 
@@ -794,8 +977,14 @@ class SlurmExecutor(Executor):
         # Each cleanup removes its own folder first, so the last one of the array sees none
         # left (concurrent cleanups may both remove it: harmless).
         try:
-            folders = (array_dir / "manifest").read_text().splitlines()
+            lines = (array_dir / "manifest").read_text().splitlines()
         except OSError:
             return
+        # `<task> <folder>` lines (a manifest of an older oscar: the folders alone).
+        folders = [
+            rest if sep and task.isdigit() else line
+            for line in lines
+            for task, sep, rest in [line.partition(" ")]
+        ]
         if not any(Path(f).exists() for f in folders):
             shutil.rmtree(array_dir, ignore_errors=True)

@@ -4,6 +4,7 @@ end through `oscar serve` (routing `hpc` vs `cloud` give the same outputs)."""
 from __future__ import annotations
 
 import asyncio
+import shlex
 import subprocess
 import uuid
 from collections.abc import Callable
@@ -15,7 +16,7 @@ import pytest
 from oscar.errors import BackendUnavailableError
 from oscar.executors.base import Observation
 from oscar.executors.fake import FakeExecutor
-from oscar.executors.slurm import LocalTransport, SlurmExecutor, parse_sinfo
+from oscar.executors.slurm import WAITING, LocalTransport, SlurmExecutor, parse_sinfo
 from oscar.jobs.dispatcher import Dispatcher
 from oscar.jobs.store import JobStore
 from oscar.models.job import Job, JobStatus, new_job_name
@@ -283,6 +284,104 @@ def test_a_lost_array_sbatch_answer_is_found_by_name(slurm_harness: SlurmHarness
     ended = _all_until(restarted, handles, lambda o: o.terminal, "the array's jobs to end")
     assert {o.status for o in ended.values()} == {JobStatus.SUCCEEDED}
     assert all(slurm_harness.runs(job) == 1 for job in jobs)
+
+
+# --- several jobs per array task (array_tasks) ---------------------------------------------
+def _gated_service(harness: SlurmHarness, gates: Path) -> Service:
+    """A service whose jobs fail with 3 on the event `fail`, wait for the file `gates/<event>`
+    on an event starting with `gate`, else succeed."""
+    gates.mkdir(exist_ok=True)
+    wait = f'while [ ! -e {shlex.quote(str(gates))}/"$EVENT" ]; do sleep 0.05; done'
+    script = harness.service("succeed").script.replace(
+        "exit 0", f'case "$EVENT" in fail) exit 3 ;; gate*) {wait} ;; esac'
+    )
+    return harness.service("succeed").model_copy(update={"script": script})
+
+
+def _cancel_array_afterwards(
+    request: pytest.FixtureRequest, harness: SlurmHarness, handle: str
+) -> None:
+    """scancel the whole array after the test, passed or not: the harness's own release
+    cancels the recorded handles, and Slurm takes `<id>_<task>.<k>` for a job step."""
+    array_id = handle.split("_")[0]
+    request.addfinalizer(lambda: harness.cluster.run(["scancel", array_id], check=False))
+
+
+def test_a_batch_bigger_than_array_tasks_runs_its_jobs_in_turn_in_fewer_tasks(
+    slurm_harness: SlurmHarness, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Five events, `array_tasks = 2`: one sbatch of two tasks running 3 and 2 events in turn.
+    The event waiting behind a running one of its task is pending with the reason; cancelling
+    it leaves the others alone; every other event ends with its own exit code and log."""
+    executor, transport = _counted(slurm_harness)
+    executor.array_tasks = 2
+    service = _gated_service(slurm_harness, tmp_path / "gates")
+    events = ["gate", "ok", "ok", "fail", "ok"]
+    jobs = [_job(service).model_copy(update={"event": event}) for event in events]
+    handles = executor.submit_batch(jobs, service)
+    _cancel_array_afterwards(request, slurm_harness, handles[0])
+    assert transport.commands.count("sbatch") == 1
+    array_id = handles[0].split("_")[0]
+    assert handles == [f"{array_id}_{t}" for t in ("0.0", "0.1", "0.2", "1.0", "1.1")]
+    first, waiting = handles[:2]
+    common.wait_until(lambda: slurm_harness.runs(jobs[0]) == 1, timeout=60, what="gate to run")
+    seen = _all_until(
+        executor,
+        [first, waiting],
+        lambda o: o.status in (JobStatus.RUNNING, JobStatus.PENDING),
+        "the task's first event running",
+    )
+    assert seen[first].status == JobStatus.RUNNING
+    assert seen[waiting] == Observation(JobStatus.PENDING, reason=WAITING)
+    listed = slurm_harness.cluster.run(["squeue", "-h", "-r", "-o", "%i", "-j", array_id])
+    assert set(listed.stdout.split()) <= {f"{array_id}_0", f"{array_id}_1"}  # two tasks
+    executor.cancel(waiting)
+    (tmp_path / "gates" / "gate").touch()
+    ended = _all_until(executor, handles, lambda o: o.terminal, "the array's events to end")
+    assert ended[waiting] == Observation(
+        JobStatus.FAILED, reason=f"job {waiting} was cancelled before it started"
+    )
+    assert slurm_harness.runs(jobs[1]) == 0
+    for job, handle, event in zip(jobs, handles, events, strict=True):
+        if handle == waiting:
+            continue
+        expected = (JobStatus.FAILED, 3) if event == "fail" else (JobStatus.SUCCEEDED, 0)
+        assert (ended[handle].status, ended[handle].exit_code) == expected
+        assert slurm_harness.runs(job) == 1
+        log = executor.logs(job)
+        assert f"Slurm job {handle} on " in log and f"(job {job.name} of service" in log
+        assert ("the script failed with exit code 3" in log) == (event == "fail")
+        assert (slurm_harness.jobs_dir / job.name / "exit_status").read_text() == f"{expected[1]}\n"
+    assert transport.commands.count("sbatch") == 1
+    # A restarted control plane answers from the folders alone.
+    recorded = [
+        job.model_copy(update={"backend_id": h}) for job, h in zip(jobs, handles, strict=True)
+    ]
+    restarted, counted = _counted(slurm_harness)
+    restarted.recover(recorded)
+    assert restarted.poll(handles) == ended and counted.commands == []
+
+
+def test_cancelling_a_running_event_lets_its_task_run_the_next(
+    slurm_harness: SlurmHarness, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    executor, transport = _counted(slurm_harness)
+    executor.array_tasks = 1
+    service = _gated_service(slurm_harness, tmp_path / "gates")  # no gate file: `gate` blocks
+    jobs = [_job(service).model_copy(update={"event": event}) for event in ("gate", "ok")]
+    running, following = executor.submit_batch(jobs, service)
+    _cancel_array_afterwards(request, slurm_harness, running)
+    common.wait_until(lambda: slurm_harness.runs(jobs[0]) == 1, timeout=60, what="gate to run")
+    assert executor.poll([following])[following] == Observation(JobStatus.PENDING, reason=WAITING)
+    executor.cancel(running)
+    ended = _all_until(executor, [running, following], lambda o: o.terminal, "both to end")
+    assert ended[running] == Observation(
+        JobStatus.FAILED, reason=f"job {running} was cancelled while it ran"
+    )
+    assert ended[following] == Observation(JobStatus.SUCCEEDED, 0)
+    assert slurm_harness.runs(jobs[1]) == 1
+    assert "--signal=USR1" not in " ".join(transport.commands)  # commands are programs only
+    assert transport.commands.count("scancel") == 1
 
 
 # --- regression: one timed-out Slurm command must not stop the polling ---------------------

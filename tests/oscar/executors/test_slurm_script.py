@@ -22,10 +22,13 @@ from oscar.executors.base import Observation
 from oscar.executors.slurm import (
     STATES,
     TERMINAL,
+    WAITING,
     LocalTransport,
     SlurmExecutor,
     SSHTransport,
+    chunks,
     observe,
+    split_handle,
 )
 from oscar.models.job import Job, JobStatus, new_job_name
 from oscar.models.service import Service
@@ -312,7 +315,7 @@ def _array_folders(tmp_path: Path) -> tuple[Path, list[Path]]:
         folder.mkdir(parents=True)
         (folder / "env").write_text(f"OUT={shlex.quote(str(tmp_path))}\n")
         (folder / "event").write_text("x")
-    (array_dir / "manifest").write_text("".join(f"{f}\n" for f in folders))
+    (array_dir / "manifest").write_text("".join(f"{i} {f}\n" for i, f in enumerate(folders)))
     return array_dir, folders
 
 
@@ -559,7 +562,7 @@ def test_a_batch_is_one_sbatch_of_an_array_with_a_manifest(tmp_path: Path) -> No
     assert (program, options[-1]) == ("sbatch", "--array=0-2")  # on the command line: it wins
     manifest = Path(script).with_name("manifest").read_text().splitlines()
     folders = [tmp_path / "jobs" / job.name for job in jobs]
-    assert manifest == [str(folder) for folder in folders]
+    assert manifest == [f"{task} {folder}" for task, folder in enumerate(folders)]
     for folder, handle in zip(folders, handles, strict=True):
         assert (folder / "slurm_id").read_text() == handle
         assert stat.S_IMODE((folder / "env").stat().st_mode) == 0o600
@@ -632,6 +635,227 @@ def test_a_job_of_a_lost_array_handed_over_alone_is_not_submitted_again(tmp_path
     job = Job(name=second, service="x", event="x", backend="slurm")
     assert _executor(tmp_path, transport).submit(job, _service()) == "31_1"
     assert [argv[0] for argv in transport.calls] == ["sbatch", "squeue"]
+
+
+# --- several jobs per array task -------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("handle", "parts"),
+    [
+        ("12", ("12", None)),
+        ("12_3", ("12_3", None)),
+        ("12_3.0", ("12_3", 0)),
+        ("12_3.17", ("12_3", 17)),
+        ("12.1", None),  # `.k` only after an array task
+        ("12_3.", None),
+        ("12_3.1.2", None),
+        ("12_3.x", None),
+        ("12_3.-1", None),
+        ("--user=root.1", None),
+        ("12_3.\u0665", None),
+        ("12_3.1\n", None),
+    ],
+)
+def test_handles_of_jobs_sharing_a_task_are_parsed_strictly(
+    handle: str, parts: tuple[str, int | None] | None
+) -> None:
+    assert split_handle(handle) == parts
+
+
+def test_chunks_are_contiguous_and_differ_by_at_most_one() -> None:
+    assert [list(r) for r in chunks(5, 2)] == [[0, 1, 2], [3, 4]]
+    assert [len(r) for r in chunks(1000, 256)].count(4) == 1000 - 3 * 256
+    assert {len(r) for r in chunks(1000, 256)} == {3, 4}
+    assert [list(r) for r in chunks(3, 3)] == [[0], [1], [2]]
+
+
+def test_a_batch_bigger_than_array_tasks_runs_several_jobs_in_each_task(tmp_path: Path) -> None:
+    transport = ScriptedTransport(lambda argv: done(argv, "12\n"))
+    executor = _executor(tmp_path, transport)
+    executor.array_tasks = 2
+    service = _service()
+    jobs = [_job(service) for _ in range(5)]
+    handles = executor.submit_batch(jobs, service)
+    assert handles == ["12_0.0", "12_0.1", "12_0.2", "12_1.0", "12_1.1"]
+    ((*_, option, script),) = transport.calls
+    assert option == "--array=0-1"  # two tasks, not five
+    folders = [tmp_path / "jobs" / job.name for job in jobs]
+    tasks = ["0", "0", "0", "1", "1"]
+    assert Path(script).with_name("manifest").read_text().splitlines() == [
+        f"{task} {folder}" for task, folder in zip(tasks, folders, strict=True)
+    ]
+    for folder, handle in zip(folders, handles, strict=True):
+        assert (folder / "slurm_id").read_text() == handle
+        assert (folder / "queued").exists()  # what the task claims when the job's turn comes
+        name, suffix = (folder / "array").read_text().split()
+        assert (name, f"12_{suffix}") == (Path(script).parent.name, handle)
+    # Lost and found again: the same handles, `.k` included.
+    for folder in folders:
+        (folder / "slurm_id").unlink()
+    found = ScriptedTransport(lambda argv: done(argv, "12_[0-1]\n"))
+    again = _executor(tmp_path, found)
+    again.array_tasks = 2
+    assert again.submit_batch(jobs, service) == handles
+    assert [argv[0] for argv in found.calls] == ["squeue"]
+
+
+def _shared(tmp_path: Path, squeue: str) -> tuple[SlurmExecutor, ScriptedTransport, list[Path]]:
+    """Five jobs in two tasks of array 5 (as `array_tasks = 2` makes them), Slurm scripted."""
+
+    def answer(argv: list[str]) -> Answer:
+        if argv[0] == "sbatch":
+            return done(argv, "5\n")
+        if argv[0] == "squeue":
+            return done(argv, squeue)
+        if argv[:3] == ["scontrol", "show", "job"]:
+            state = {"5_0": "CANCELLED", "5_1": "COMPLETED"}[argv[-1]]
+            return done(argv, f"JobId=9 JobState={state} Reason=None ExitCode=0:0\n")
+        return done(argv)
+
+    transport = ScriptedTransport(answer)
+    executor = _executor(tmp_path, transport)
+    executor.array_tasks = 2
+    service = _service()
+    jobs = [_job(service) for _ in range(5)]
+    executor.submit_batch(jobs, service)
+    transport.calls.clear()
+    return executor, transport, [tmp_path / "jobs" / job.name for job in jobs]
+
+
+def test_a_job_waiting_behind_an_earlier_one_of_its_task_is_pending(tmp_path: Path) -> None:
+    """Regression: Slurm says the task RUNNING; only the job the task `started` runs, the
+    later ones wait (reported RUNNING, the dispatcher's run timeout would count their wait)."""
+    executor, transport, folders = _shared(tmp_path, "5_0 RUNNING None\n5_1 PENDING Priority\n")
+    (folders[0] / "queued").rename(folders[0] / "started")
+    (folders[0] / "exit_status").write_text("0\n")
+    (folders[1] / "queued").rename(folders[1] / "started")
+    executor.cancel("5_1.1")  # not started: only marked, nothing sent to Slurm
+    assert transport.calls == []
+    assert executor.poll(["5_0.0", "5_0.1", "5_0.2", "5_1.0", "5_1.1"]) == {
+        "5_0.0": Observation(JobStatus.SUCCEEDED, 0),
+        "5_0.1": Observation(JobStatus.RUNNING),
+        "5_0.2": Observation(JobStatus.PENDING, reason=WAITING),
+        "5_1.0": Observation(JobStatus.PENDING, reason="Priority"),
+        "5_1.1": Observation(JobStatus.FAILED, reason="job 5_1.1 was cancelled before it started"),
+    }
+    assert transport.calls == [["squeue", "-h", "-r", "-o", "%i %T %r", "-j", "5"]]  # once
+    assert not (folders[4] / "queued").exists()  # the task will skip it
+
+
+def test_cancelling_a_running_job_of_a_shared_task_signals_that_task_alone(
+    tmp_path: Path,
+) -> None:
+    executor, transport, folders = _shared(tmp_path, "5_0 RUNNING None\n")
+    (folders[1] / "queued").rename(folders[1] / "started")
+    executor.cancel("5_0.1")
+    assert (folders[1] / "stop").exists()
+    assert transport.calls == [["scancel", "--batch", "--signal=USR1", "5_0"]]  # never the task
+    (folders[1] / "ended").write_text("143\n")  # what the task writes once it stopped the job
+    assert executor.poll(["5_0.1"])["5_0.1"] == Observation(
+        JobStatus.FAILED, reason="job 5_0.1 was cancelled while it ran"
+    )
+    executor.cancel("5_0.1")  # over: nothing more
+    executor.cancel("5_9.1")  # a folder nobody follows: never scancel of the whole task
+    assert transport.calls == [["scancel", "--batch", "--signal=USR1", "5_0"]]
+    executor.cancel("12")  # a job alone: a plain scancel, as ever
+    assert transport.calls[-1] == ["scancel", "12"]
+
+
+def test_jobs_of_an_ended_task_without_a_word_of_their_own_take_its_verdict(
+    tmp_path: Path,
+) -> None:
+    executor, _, folders = _shared(tmp_path, "")  # both tasks left the queue
+    (folders[0] / "queued").rename(folders[0] / "started")  # running when the task was cancelled
+    (folders[3] / "queued").rename(folders[3] / "started")
+    (folders[3] / "exit_status").write_text("0\n")
+    seen = executor.poll(["5_0.0", "5_0.1", "5_1.0", "5_1.1"])
+    assert seen["5_0.0"] == Observation(JobStatus.FAILED, None, "Slurm job 5_0 ended CANCELLED")
+    assert seen["5_0.1"] == Observation(
+        JobStatus.FAILED, None, "Slurm job 5_0 ended CANCELLED, before this job started"
+    )
+    assert seen["5_1.0"] == Observation(JobStatus.SUCCEEDED, 0)
+    # A task that completed without running a job of its own does not make it a success.
+    assert seen["5_1.1"].status == JobStatus.FAILED
+    assert seen["5_1.1"].reason == "Slurm job 5_1 ended COMPLETED, before this job started"
+
+
+def _shared_task(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, body: str) -> list[Path]:
+    """Task 0 of an array whose manifest gives it three jobs (one in a hostile folder) and
+    task 1 one job; the stand-in python runs `body` with the job's folder as $PWD."""
+    _fake_python(tmp_path, monkeypatch, body)
+    array_dir = tmp_path / "arrays" / "svc-array-1"
+    array_dir.mkdir(parents=True)
+    names = ["svc-a", "it's a $(touch PWNED) `x`", "svc-c", "svc-d"]
+    folders = [tmp_path / "jobs" / name for name in names]
+    for folder in folders:
+        folder.mkdir(parents=True)
+        (folder / "env").write_text(f"OUT={shlex.quote(str(tmp_path))}\n")
+        (folder / "event").write_text(folder.name)
+        (folder / "queued").write_text("")
+    tasks = ["0", "0", "0", "1"]
+    (array_dir / "manifest").write_text(
+        "".join(f"{task} {folder}\n" for task, folder in zip(tasks, folders, strict=True))
+    )
+    service = _hostile(image="alpine$(touch${IFS}PWNED2)'", name="svc$(touch PWNED3)")
+    (array_dir / "array.sh").write_text(
+        _executor(tmp_path).array_script("svc-array-1", service, array_dir)
+    )
+    return folders
+
+
+def test_a_task_runs_its_jobs_in_turn_skipping_a_cancelled_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folders = _shared_task(
+        tmp_path,
+        monkeypatch,
+        'case $(cat) in svc-c) exit 3 ;; esac\nprintf "%s\\n" "$PWD" >> "$OUT/ran"\n',
+    )
+    (folders[0] / "queued").rename(folders[0] / "cancelled")  # cancelled before it started
+    array_dir = tmp_path / "arrays" / "svc-array-1"
+    result = _run_array_task(array_dir, "0", "/usr/bin:/bin")
+    assert result.returncode == 3, result.stderr  # one of its jobs failed
+    assert not list(tmp_path.rglob("PWNED*"))
+    assert (tmp_path / "ran").read_text().splitlines() == [str(folders[1])]
+    assert not (folders[0] / "log").exists() and not (folders[0] / "started").exists()
+    for k, folder, code in [(1, folders[1], "0"), (2, folders[2], "3")]:
+        assert (folder / "started").exists() and not (folder / "queued").exists()
+        assert (folder / "exit_status").read_text() == f"{code}\n"
+        header = (folder / "log").read_text().splitlines()[0]
+        assert f"Slurm job 42_0.{k} on " in header and f"(job {folder.name} of service" in header
+    assert not (folders[3] / "started").exists()  # task 1's
+
+
+def test_a_stopped_job_ends_alone_and_its_task_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """oscar's cancel of a running job of a shared task: `stop` in its folder, then USR1 to
+    the task's shell; that job's supervisor (and its script) stop, the next job runs."""
+    folders = _shared_task(
+        tmp_path,
+        monkeypatch,
+        'if [ "$(cat)" = svc-a ]; then sleep 30 & echo $! > "$OUT/script"; wait; fi\n',
+    )
+    shell = subprocess.Popen(
+        ["/bin/sh", str(tmp_path / "arrays" / "svc-array-1" / "array.sh")],
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "SLURM_ARRAY_JOB_ID": "42", "SLURM_ARRAY_TASK_ID": "0"},
+    )
+    try:
+        script = common.wait_until(
+            lambda: (tmp_path / "script").read_text().strip(), timeout=10, what="job 0 to run"
+        )
+        (folders[0] / "stop").write_text("")
+        shell.send_signal(signal.SIGUSR1)
+        assert shell.wait(timeout=20) == 128 + signal.SIGTERM  # job 0's status: the worst
+    finally:
+        shell.kill()
+    assert (folders[0] / "ended").read_text() == "143\n"
+    assert not (folders[0] / "exit_status").exists()
+    # The user's script went with it (a zombie at most, re-parented to a lax init).
+    status = Path(f"/proc/{script}/status")
+    assert not status.exists() or "State:\tZ" in status.read_text()
+    for folder in folders[1:3]:
+        assert (folder / "exit_status").read_text() == "0\n"
 
 
 # --- submitting ------------------------------------------------------------------------------
