@@ -50,7 +50,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 from benchmarks.stats import Row, format_table, timing_row  # noqa: E402
-from oscar.executors.slurm import LocalTransport, SlurmExecutor  # noqa: E402
+from oscar.executors.slurm import SlurmExecutor  # noqa: E402
+from oscar.executors.slurm_commands import LocalTransport  # noqa: E402
 from oscar.models.job import Job, JobStatus, new_job_name  # noqa: E402
 from oscar.models.service import Service  # noqa: E402
 from oscar.models.storage import MinIOProvider  # noqa: E402

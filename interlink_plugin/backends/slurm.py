@@ -1,5 +1,6 @@
 """The Slurm backend: one batch job per pod, through oscar's own Slurm client
-(`oscar.executors.slurm`: the commands, the state table and the transports are shared)."""
+(`oscar.executors.slurm_commands`: the commands, the state table and the transports are
+shared)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from typing import Any
 
 from interlink_plugin.backends.base import PodBackend, RunState
 from interlink_plugin.pods import PodError, PodFolder, can_bind_mount, container_runtime, pod_gpus
-from oscar.executors.slurm import FLAGS_ANNOTATIONS, STATES, TERMINAL, LocalTransport, SlurmClient
+from oscar.executors.slurm import FLAGS_ANNOTATIONS
+from oscar.executors.slurm_commands import STATES, TERMINAL, LocalTransport, SlurmClient
 from oscar.models.job import JobStatus
 from oscar.models.quantity import parse_quantity
 from oscar.models.service import slurm_flag_words

@@ -47,7 +47,8 @@ def _kubernetes(settings: Settings, store: MinIOProvider, kube: Any) -> Executor
 
 
 def _slurm(settings: Settings, store: MinIOProvider, _: Any) -> Executor:
-    from oscar.executors.slurm import LocalTransport, SlurmExecutor, SSHTransport
+    from oscar.executors.slurm import SlurmExecutor
+    from oscar.executors.slurm_commands import LocalTransport, SSHTransport
 
     env = {"SLURM_CONF": str(settings.slurm_conf)} if settings.slurm_conf else {}
     transport = (

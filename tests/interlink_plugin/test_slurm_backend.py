@@ -11,7 +11,7 @@ import pytest
 
 from interlink_plugin.backends.slurm import ENDINGS, SlurmBackend
 from interlink_plugin.pods import PodError, PodFolder
-from oscar.executors.slurm import LocalTransport
+from oscar.executors.slurm_commands import LocalTransport
 from tests.fixtures.plugin import RunningPlugin, running_plugin
 from tests.interlink_plugin.test_plugin_contract import _body, _pod, _sh, _state, _status
 from tests.services import common

@@ -16,7 +16,8 @@ import pytest
 from oscar.errors import BackendUnavailableError
 from oscar.executors.base import Observation
 from oscar.executors.fake import FakeExecutor
-from oscar.executors.slurm import WAITING, LocalTransport, SlurmExecutor, parse_sinfo
+from oscar.executors.slurm import WAITING, SlurmExecutor
+from oscar.executors.slurm_commands import LocalTransport, parse_sinfo
 from oscar.jobs.dispatcher import Dispatcher
 from oscar.jobs.store import JobStore
 from oscar.models.job import Job, JobStatus, new_job_name

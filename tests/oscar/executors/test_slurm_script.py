@@ -19,16 +19,13 @@ import pytest
 
 from oscar.errors import BackendTimeoutError, BackendUnavailableError, ExecutorError
 from oscar.executors.base import Observation
-from oscar.executors.slurm import (
+from oscar.executors.slurm import WAITING, SlurmExecutor, chunks, split_handle
+from oscar.executors.slurm_commands import (
     STATES,
     TERMINAL,
-    WAITING,
     LocalTransport,
-    SlurmExecutor,
     SSHTransport,
-    chunks,
     observe,
-    split_handle,
 )
 from oscar.models.job import Job, JobStatus, new_job_name
 from oscar.models.service import Service
