@@ -15,6 +15,7 @@ returns only once its own transaction is on disk.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import stat
@@ -142,14 +143,18 @@ class JobStore:
                 for write in group:
                     try:
                         write.rowcount = self._db.execute(write.sql, write.args).rowcount
-                    except sqlite3.IntegrityError as exc:  # this statement only is undone
+                    except (sqlite3.IntegrityError, sqlite3.InterfaceError, OverflowError) as exc:
+                        # Refused (a constraint) or never run (a value SQLite cannot take):
+                        # this statement only; the transaction goes on.
                         write.error = exc
                 self._db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
+            except Exception as exc:  # the group failed (disk full, I/O): none of it is stored
+                with contextlib.suppress(sqlite3.Error):
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
                 for write in group:
                     write.error = exc
+        # Whatever happened, every writer of the group hears of it and the lead passes on.
         for write in group:
             write.finished = True
             write.done.set()

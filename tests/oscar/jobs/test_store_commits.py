@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from oscar.jobs.store import JobStore
-from oscar.models.job import Job
+from oscar.models.job import Job, JobStatus
 from tests.services import common
 
 
@@ -71,3 +71,22 @@ def test_a_refused_statement_leaves_the_rest_of_its_group(store: JobStore) -> No
         "svc-3",
         "svc-4",
     }
+
+
+def test_a_write_sqlite_cannot_take_fails_alone_and_writing_goes_on(store: JobStore) -> None:
+    """An exit code too large for SQLite fails its own write; before, the error escaped the
+    committing writer and left every later write waiting for a commit that never came."""
+    store.add(Job(name="a", service="svc", event="e"))
+    store.add(Job(name="b", service="svc", event="e"))
+    with pytest.raises(OverflowError):
+        store.finish("a", JobStatus.FAILED, 2**70, "too large")
+    finished = threading.Event()
+
+    def later_write() -> None:
+        store.finish("b", JobStatus.SUCCEEDED, 0, "")
+        finished.set()
+
+    threading.Thread(target=later_write, daemon=True).start()
+    assert finished.wait(10), "a later write never committed"
+    assert store.get("b").status == JobStatus.SUCCEEDED
+    assert store.get("a").status == JobStatus.PENDING  # the refused write changed nothing
