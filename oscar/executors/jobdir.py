@@ -22,6 +22,8 @@ from oscar.storage.scoped import job_store
 
 # libyaml's safe dumper where PyYAML has it (one configuration per job: it is on the hot path).
 _SAFE_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+# This installation's code: what a supervisor started from here puts on its PYTHONPATH.
+REPO_ROOT = Path(__file__).resolve().parents[2]
 # The only variables of the control plane's environment a job inherits: what a shell and the
 # supervisor's Python need to start.
 INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "USER", "LOGNAME")
@@ -118,6 +120,11 @@ def read_tail(path: Path, tail: int | None = None, max_bytes: int = 8 * 2**20) -
         size = handle.seek(0, os.SEEK_END)
         handle.seek(max(0, size - max_bytes))
         text = handle.read().decode(errors="replace")
-    if tail is not None:
-        text = "".join(text.splitlines(keepends=True)[-tail:]) if tail > 0 else ""
-    return text
+    return last_lines(text, tail)
+
+
+def last_lines(text: str, tail: int | None) -> str:
+    """The last `tail` lines of `text` (all of it when `tail` is None)."""
+    if tail is None:
+        return text
+    return "".join(text.splitlines(keepends=True)[-tail:]) if tail > 0 else ""

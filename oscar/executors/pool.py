@@ -26,14 +26,12 @@ from pathlib import Path
 from typing import IO, Any
 
 from oscar.errors import BackendUnavailableError, ExecutorError
+from oscar.executors.jobdir import INHERITED, REPO_ROOT
 
 log = logging.getLogger("oscar.executors")
-REPO_ROOT = Path(__file__).resolve().parents[2]
 MAX_MESSAGE = 1 << 20
 START_TIMEOUT = 60.0
 SPAWN_TIMEOUT = 30.0
-# What the zygote may inherit of the control plane's environment: what Python needs to start.
-_INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR")
 
 
 class PoolFullError(BackendUnavailableError):
@@ -98,7 +96,8 @@ class SupervisorPool:
     def _start(self) -> socket.socket:
         """Start the zygote and wait until it is warm (the lock is held)."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        env = {key: os.environ[key] for key in _INHERITED if key in os.environ}
+        # The allow-list jobs get: nothing of the control plane's own settings or secrets.
+        env = {key: os.environ[key] for key in INHERITED if key in os.environ}
         env["PYTHONPATH"] = str(REPO_ROOT)
         if self.mark:
             env[self.mark[0]] = self.mark[1]

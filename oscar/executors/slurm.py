@@ -63,8 +63,6 @@ QUEUED, STARTED, CANCELLED, STOP, ENDED = "queued", "started", "cancelled", "sto
 # runs several (the `.k` is oscar's, never given to Slurm).
 HANDLE = re.compile(r"(?P<slurm_id>[0-9]+(?:_[0-9]+)?)(?:\.(?P<position>[0-9]+))?", re.ASCII)
 WAITING = "waiting for the earlier events of its array task"
-# The supervisor runs on the node from this installation (the nodes share the filesystem).
-REPO_ROOT = Path(__file__).resolve().parents[2]
 FLAGS_ANNOTATIONS = ("slurm-job.vk.io/flags", "job.vk.io/flags")
 
 
@@ -139,6 +137,19 @@ def _exit_observation(handle: str, text: str) -> Observation | None:
     # The words Slurm's own answer gives (it records the same exit code).
     return Observation(
         JobStatus.FAILED, code, f"Slurm job {handle} ended FAILED with exit code {code}"
+    )
+
+
+def _render(template: Path, values: dict[str, str], directives: list[str], **quoted: str) -> str:
+    """A batch script: each value checked to be one line and shell-quoted once, each directive
+    an `#SBATCH` line, and `quoted` (already quoted by the caller) as given."""
+    for key, value in values.items():
+        _single_line(key.replace("_", " "), value)
+    lines = (f"#SBATCH {shlex.quote(d)}" for d in directives)
+    return _ScriptTemplate(template.read_text()).substitute(
+        {key: shlex.quote(value) for key, value in values.items()},
+        directives="\n".join(lines),
+        **quoted,
     )
 
 
@@ -222,13 +233,11 @@ class SlurmExecutor(Executor):
             "image": service.image,
             "python": sys.executable,
         }
-        for key, value in values.items():
-            _single_line(key.replace("_", " "), value)
         wrapper_args = shlex.join(["exec", "--bind", str(folder), f"docker://{service.image}"])
-        lines = (f"#SBATCH {shlex.quote(d)}" for d in self.directives(job, service, folder))
-        return _ScriptTemplate(TEMPLATE.read_text()).substitute(
-            {key: shlex.quote(value) for key, value in values.items()},
-            directives="\n".join(lines),
+        return _render(
+            TEMPLATE,
+            values,
+            self.directives(job, service, folder),
             wrapper_args=shlex.quote(wrapper_args),
         )
 
@@ -242,8 +251,6 @@ class SlurmExecutor(Executor):
             "python": sys.executable,
             "manifest": str(array_dir / "manifest"),
         }
-        for key, value in values.items():
-            _single_line(key.replace("_", " "), value)
         directives = [
             f"--job-name={name}",
             # Each task's own output goes to its job's log as soon as the script knows the
@@ -253,10 +260,10 @@ class SlurmExecutor(Executor):
             f"--chdir={array_dir}",
             *self._resources(service),
         ]
-        lines = (f"#SBATCH {shlex.quote(d)}" for d in directives)
-        return _ScriptTemplate(ARRAY_TEMPLATE.read_text()).substitute(
-            {key: shlex.quote(value) for key, value in values.items()},
-            directives="\n".join(lines),
+        return _render(
+            ARRAY_TEMPLATE,
+            values,
+            directives,
             image_arg=shlex.quote(shlex.quote(f"docker://{service.image}")),
         )
 
@@ -266,7 +273,8 @@ class SlurmExecutor(Executor):
         # The job gets exactly this environment (sbatch passes on only the transport's minimal
         # one, then the script sources the file): the supervisor's allow-listed variables plus
         # this installation's code.
-        env["PYTHONPATH"] = str(REPO_ROOT)
+        # The supervisor runs on the node from this installation (nodes share the filesystem).
+        env["PYTHONPATH"] = str(jobdir.REPO_ROOT)
         jobdir.private_file(
             folder / "env", "".join(f"{k}={shlex.quote(v)}\n" for k, v in env.items())
         )
@@ -575,9 +583,7 @@ class SlurmExecutor(Executor):
         if not extra:
             return text
         text += extra if not text or text.endswith("\n") else "\n" + extra
-        if tail is not None:
-            text = "".join(text.splitlines(keepends=True)[-tail:]) if tail > 0 else ""
-        return text
+        return jobdir.last_lines(text, tail)
 
     def cleanup(self, job: Job) -> None:
         """Cancel the Slurm job if one was recorded, then remove the job folder (even when the
@@ -606,11 +612,6 @@ class SlurmExecutor(Executor):
             lines = (array_dir / "manifest").read_text().splitlines()
         except OSError:
             return
-        # `<task> <folder>` lines (a manifest of an older oscar: the folders alone).
-        folders = [
-            rest if sep and task.isdigit() else line
-            for line in lines
-            for task, sep, rest in [line.partition(" ")]
-        ]
+        folders = [line.partition(" ")[2] for line in lines]  # `<task> <folder>` lines
         if not any(Path(f).exists() for f in folders):
             shutil.rmtree(array_dir, ignore_errors=True)
