@@ -260,24 +260,33 @@ class InterlinkNode:
     def _processes(self) -> list[subprocess.Popen[bytes] | None]:
         return [self._api_server.process, self._virtual_kubelet.process]
 
-    def _start_api_server(self) -> None:
-        process = self._api_server.start()
+    @staticmethod
+    def _start(server: _Process, port: int, timeout: float, what: str, log: Path) -> None:
+        """Start one of the node's servers and wait until its port answers."""
         common.wait_until(
-            lambda: common.port_open(self.api_server_port),
-            timeout=30,
-            what=f"interLink API server for {self.name}",
-            process=process,
-            log=self.api_server_log,
+            lambda: common.port_open(port),
+            timeout=timeout,
+            what=what,
+            process=server.start(),
+            log=log,
+        )
+
+    def _start_api_server(self) -> None:
+        self._start(
+            self._api_server,
+            self.api_server_port,
+            30,
+            f"interLink API server for {self.name}",
+            self.api_server_log,
         )
 
     def _start_virtual_kubelet(self) -> None:
-        process = self._virtual_kubelet.start()
-        common.wait_until(
-            lambda: common.port_open(self.kubelet_port),
-            timeout=60,
-            what=f"virtual kubelet {self.name}",
-            process=process,
-            log=self.virtual_kubelet_log,
+        self._start(
+            self._virtual_kubelet,
+            self.kubelet_port,
+            60,
+            f"virtual kubelet {self.name}",
+            self.virtual_kubelet_log,
         )
 
     def restart_api_server(self) -> None:

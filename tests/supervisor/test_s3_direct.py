@@ -38,13 +38,19 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Any,
     yield server.s3(), credentials
 
 
+def _bucket(s3: Any) -> str:
+    """A new bucket of the store's own."""
+    bucket = f"direct-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket)
+    return bucket
+
+
 @pytest.mark.minio
 def test_small_objects_round_trip_without_boto3(
     store: tuple[Any, dict[str, Any]], tmp_path: Path
 ) -> None:
     s3, credentials = store
-    bucket = f"direct-{uuid.uuid4().hex[:8]}"
-    s3.create_bucket(Bucket=bucket)
+    bucket = _bucket(s3)
     client = S3Client("minio", credentials)
     for index, key in enumerate(KEYS):
         source = tmp_path / f"up{index}"
@@ -63,8 +69,7 @@ def test_errors_that_retrying_cannot_fix_are_permanent(
     store: tuple[Any, dict[str, Any]], tmp_path: Path
 ) -> None:
     s3, credentials = store
-    bucket = f"direct-{uuid.uuid4().hex[:8]}"
-    s3.create_bucket(Bucket=bucket)
+    bucket = _bucket(s3)
     with pytest.raises(PermanentStorageError, match="NoSuchKey"):
         S3Client("minio", credentials).download(bucket, "missing.txt", tmp_path / "x")
     wrong = {**credentials, "secret_key": "not-the-secret-key"}
@@ -77,8 +82,7 @@ def test_errors_that_retrying_cannot_fix_are_permanent(
 @pytest.mark.minio
 def test_objects_above_the_limit_go_through_boto3(minio: Any, tmp_path: Path) -> None:
     s3 = minio_s3(minio)
-    bucket = f"direct-{uuid.uuid4().hex[:8]}"
-    s3.create_bucket(Bucket=bucket)
+    bucket = _bucket(s3)
     credentials = {
         "endpoint": minio.endpoint,
         "access_key": minio.access_key,

@@ -54,6 +54,25 @@ def _until(
     )
 
 
+def _ended_as_asked(
+    executor: SlurmExecutor,
+    harness: SlurmHarness,
+    job: Job,
+    handle: str,
+    event: str,
+    seen: Observation,
+) -> None:
+    """A job of an array ended as its event asked (`fail`: exit 3), ran once, with its own
+    log and `exit_status`."""
+    expected = (JobStatus.FAILED, 3) if event == "fail" else (JobStatus.SUCCEEDED, 0)
+    assert (seen.status, seen.exit_code) == expected
+    assert harness.runs(job) == 1
+    log = executor.logs(job)
+    assert f"Slurm job {handle} on " in log and f"(job {job.name} of service" in log
+    assert ("the script failed with exit code 3" in log) == (event == "fail")
+    assert (harness.jobs_dir / job.name / "exit_status").read_text() == f"{expected[1]}\n"
+
+
 # --- the harness of the contract tests, and what only Slurm does ---------------------------
 @pytest.mark.parametrize(
     ("behaviour", "status", "exit_code"),
@@ -216,15 +235,8 @@ def test_a_burst_is_one_job_array_whose_jobs_end_on_their_own(
     assert handles == [f"{array_id}_{task}" for task in range(5)]
     ended = _all_until(executor, handles, lambda o: o.terminal, "the array's jobs to end")
     for job, handle, event in zip(jobs, handles, events, strict=True):
-        expected = (JobStatus.FAILED, 3) if event == "fail" else (JobStatus.SUCCEEDED, 0)
-        assert (ended[handle].status, ended[handle].exit_code) == expected
-        assert slurm_harness.runs(job) == 1
-        log = executor.logs(job)
-        assert f"Slurm job {handle} on " in log and f"(job {job.name} of service" in log
-        assert ("the script failed with exit code 3" in log) == (event == "fail")
-        folder = slurm_harness.jobs_dir / job.name
-        assert (folder / "exit_status").read_text() == f"{expected[1]}\n"
-        assert (folder / "slurm_id").read_text() == handle
+        _ended_as_asked(executor, slurm_harness, job, handle, event, ended[handle])
+        assert (slurm_harness.jobs_dir / job.name / "slurm_id").read_text() == handle
     assert ended[handles[2]].reason == f"Slurm job {handles[2]} ended FAILED with exit code 3"
     # A restarted control plane: recover gives it the folders, the files answer every job.
     recorded = [
@@ -344,15 +356,8 @@ def test_a_batch_bigger_than_array_tasks_runs_its_jobs_in_turn_in_fewer_tasks(
     )
     assert slurm_harness.runs(jobs[1]) == 0
     for job, handle, event in zip(jobs, handles, events, strict=True):
-        if handle == waiting:
-            continue
-        expected = (JobStatus.FAILED, 3) if event == "fail" else (JobStatus.SUCCEEDED, 0)
-        assert (ended[handle].status, ended[handle].exit_code) == expected
-        assert slurm_harness.runs(job) == 1
-        log = executor.logs(job)
-        assert f"Slurm job {handle} on " in log and f"(job {job.name} of service" in log
-        assert ("the script failed with exit code 3" in log) == (event == "fail")
-        assert (slurm_harness.jobs_dir / job.name / "exit_status").read_text() == f"{expected[1]}\n"
+        if handle != waiting:
+            _ended_as_asked(executor, slurm_harness, job, handle, event, ended[handle])
     assert transport.commands.count("sbatch") == 1
     # A restarted control plane answers from the folders alone.
     recorded = [
