@@ -14,7 +14,7 @@ import re
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response, status
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
 from oscar.api.deps import AdminPrincipal, State
 from oscar.models.service import DEFAULT_OWNER
@@ -46,11 +46,20 @@ class BucketSpec(BaseModel):
     metadata: dict[str, str] = Field(default_factory=dict)
 
 
+PresignOperation = Literal["upload", "download", "delete"]
+PresignMethod = Literal["GET", "PUT", "DELETE"]
+_PRESIGN_METHODS: dict[str, PresignMethod] = {
+    "upload": "PUT",
+    "download": "GET",
+    "delete": "DELETE",
+}
+
+
 class PresignRequest(BaseModel):
     """Upstream's `PresignRequest`: what to presign, for how long, with which signed headers."""
 
     object_key: str
-    operation: Literal["upload", "download"]
+    operation: PresignOperation
     expires_in: int = Field(
         0, ge=0, le=MAX_EXPIRY_SECONDS, description=f"seconds; 0: {DEFAULT_PRESIGN_SECONDS}"
     )
@@ -71,9 +80,11 @@ class PresignRequest(BaseModel):
 
     @field_validator("content_type")
     @classmethod
-    def _one_line(cls, value: str) -> str:
+    def _one_line(cls, value: str, info: ValidationInfo) -> str:
         if any(ch in value for ch in "\r\n\x00"):
             raise ValueError("must be a single line")
+        if value.strip() and info.data.get("operation") == "delete":
+            raise ValueError("a delete has no content type")
         return value.strip()
 
     @field_validator("extra_headers")
@@ -96,8 +107,8 @@ class PresignResponse(BaseModel):
     """Upstream's `PresignResponse`; `headers` (omitted when none) must be sent as given."""
 
     object_key: str
-    operation: Literal["upload", "download"]
-    method: Literal["GET", "PUT"]
+    operation: PresignOperation
+    method: PresignMethod
     url: str
     expires_at: str
     headers: dict[str, str] | None = None
@@ -208,13 +219,16 @@ def delete_bucket(bucket: str, state: State, _: AdminPrincipal) -> Response:
 
 
 @router.post(
-    "/{bucket}/presign", response_model_exclude_none=True, summary="Presign an upload or a download"
+    "/{bucket}/presign",
+    response_model_exclude_none=True,
+    summary="Presign an upload, a download or a delete",
 )
 def presign_object(
     bucket: str, request: PresignRequest, state: State, _: AdminPrincipal
 ) -> PresignResponse:
     """A URL on the default store's client-facing endpoint (the `minio_provider.endpoint` of
-    `/system/config`) that uploads (`PUT`) or downloads (`GET`) one object until `expires_at`.
+    `/system/config`) that uploads (`PUT`), downloads (`GET`) or deletes (`DELETE`) one object
+    until `expires_at`.
 
     `content_type` is signed into uploads (send it as `Content-Type`) and asked of downloads
     (`response-content-type`); `extra_headers` are signed and must be sent as answered.
@@ -228,7 +242,7 @@ def presign_object(
         query["response-content-type"] = request.content_type
     for name, value in request.extra_headers.items():
         headers["-".join(part.capitalize() for part in name.split("-"))] = value
-    method: Literal["GET", "PUT"] = "PUT" if request.operation == "upload" else "GET"
+    method = _PRESIGN_METHODS[request.operation]
     signed = _buckets(state).presign(
         bucket,
         request.object_key,

@@ -57,7 +57,7 @@ class ObjectPage:
 class PresignedRequest:
     """A presigned URL and the headers the client must send with it (they are signed)."""
 
-    method: Literal["GET", "PUT"]
+    method: Literal["GET", "PUT", "DELETE"]
     url: str
     headers: dict[str, str]
     expires_at: datetime
@@ -139,7 +139,7 @@ class BucketStorage(ABC):
         self,
         name: str,
         key: str,
-        method: Literal["GET", "PUT"],
+        method: Literal["GET", "PUT", "DELETE"],
         expires_in: int,
         headers: dict[str, str],
         query: dict[str, str],

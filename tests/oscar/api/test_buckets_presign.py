@@ -278,6 +278,30 @@ def test_tampered_presigned_urls_are_refused(store: Store, bucket: str) -> None:
     assert store.s3().get_object(Bucket=bucket, Key="secret.txt")["Body"].read() == b"secret"
 
 
+def test_presigned_delete_removes_only_its_object(store: Store, bucket: str) -> None:
+    """The dashboard deletes files with these URLs; a delete URL does nothing else."""
+    s3 = store.s3()
+    s3.put_object(Bucket=bucket, Key="in/gone.txt", Body=b"gone")
+    s3.put_object(Bucket=bucket, Key="in/kept.txt", Body=b"kept")
+    answer = _presign(store, bucket, object_key="in/gone.txt", operation="Delete")
+    assert answer.status_code == 200, answer.text
+    signed = answer.json()
+    assert (signed["operation"], signed["method"]) == ("delete", "DELETE")
+    assert "headers" not in signed
+    # Used with another method, or on another key, the delete URL is refused.
+    assert httpx.get(signed["url"]).status_code == 403
+    assert httpx.put(signed["url"], content=b"x").status_code == 403
+    other = signed["url"].replace("/in/gone.txt?", "/in/kept.txt?")
+    assert httpx.delete(other).status_code == 403
+    # A download URL does not delete.
+    download = _presign(store, bucket, object_key="in/kept.txt", operation="download").json()
+    assert httpx.delete(download["url"]).status_code == 403
+
+    assert httpx.delete(signed["url"]).status_code == 204
+    keys = [item["Key"] for item in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
+    assert keys == ["in/kept.txt"]
+
+
 def test_expired_presigned_urls_are_refused(store: Store, bucket: str) -> None:
     """Signed with the store's keys an hour ago for one minute (no waiting for a clock)."""
     store.s3().put_object(Bucket=bucket, Key="old.txt", Body=b"old")
@@ -300,6 +324,7 @@ def test_expired_presigned_urls_are_refused(store: Store, bucket: str) -> None:
     assert httpx.get(signed("GET", now)).content == b"old"  # the same URL, still valid
     assert httpx.get(signed("GET", now - timedelta(hours=1))).status_code == 403
     assert httpx.put(signed("PUT", now - timedelta(hours=1)), content=b"new").status_code == 403
+    assert httpx.delete(signed("DELETE", now - timedelta(hours=1))).status_code == 403
     assert store.s3().get_object(Bucket=bucket, Key="old.txt")["Body"].read() == b"old"
 
 
@@ -317,7 +342,8 @@ def test_expired_presigned_urls_are_refused(store: Store, bucket: str) -> None:
         ({"object_key": "nul\x00key", "operation": "upload"}, "object_key"),
         ({"object_key": "k" * 1025, "operation": "upload"}, "object_key"),
         ({"object_key": "k"}, "operation"),
-        ({"object_key": "k", "operation": "delete"}, "operation"),
+        ({"object_key": "k", "operation": "remove"}, "operation"),
+        ({"object_key": "k", "operation": "delete", "content_type": "text/plain"}, "content_type"),
         ({"object_key": "k", "operation": "upload", "expires_in": -1}, "expires_in"),
         ({"object_key": "k", "operation": "upload", "expires_in": 604801}, "expires_in"),
         ({"object_key": "k", "operation": "upload", "expires_in": "soon"}, "expires_in"),
