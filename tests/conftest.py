@@ -20,6 +20,7 @@ pytest_plugins = [
     "tests.services.minio",
     "tests.services.slurm",
     "tests.services.webdav",
+    "tests.services.web",
     # Backends under the executor contract tests (after the servers they use).
     "tests.fixtures.harness_local",
     "tests.fixtures.harness_slurm",

@@ -6,7 +6,7 @@ import importlib
 import sys
 import time
 
-SERVICES = ("minio", "webdav", "slurm", "kubernetes", "interlink", "browser")
+SERVICES = ("minio", "webdav", "slurm", "kubernetes", "interlink", "browser", "web")
 
 
 def main(argv: list[str]) -> int:
