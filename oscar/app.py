@@ -16,7 +16,18 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 from oscar import __version__
-from oscar.api import buckets, deployment, events, invoke, logs, metrics, services, status, system
+from oscar.api import (
+    buckets,
+    deployment,
+    events,
+    invoke,
+    logs,
+    metrics,
+    services,
+    status,
+    system,
+    ui,
+)
 from oscar.api.errors import install_error_handlers
 from oscar.api.middleware import (
     AccessLogMiddleware,
@@ -161,6 +172,7 @@ def create_app(settings: Settings, *, admin: AdminCredentials | None = None) -> 
     app.include_router(logs.router)
     app.include_router(buckets.router)
     app.include_router(events.router)
+    app.include_router(ui.router)
 
     # Added innermost first; CORS and the access log wrap them all (`_Application`), so they
     # see every request, including 413s and 500s.

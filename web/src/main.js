@@ -174,6 +174,14 @@ async function route() {
   if (count === renderCount && document.activeElement === document.body) main.focus({ preventScroll: true });
 }
 
+// A 401 from an event handler (a button's call) ends the session as one from a page does.
+window.addEventListener("unhandledrejection", (event) => {
+  if (event.reason?.status !== 401) return;
+  event.preventDefault();
+  Session.clear();
+  navigate("/login?expired=1", { replace: true });
+});
+
 applyTheme(localStorage.getItem(THEME_KEY));
 window.addEventListener("hashchange", route);
 route();
