@@ -221,6 +221,56 @@ def test_invalid_fdl_shows_the_field_error(dashboard: Dashboard) -> None:
     dashboard.assert_no_console_errors()
 
 
+def test_edit_by_form_keeps_the_token_and_filters_find_the_service(
+    dashboard: Dashboard, server: RunningServer
+) -> None:
+    api = server.client()
+    body = {
+        "name": "editable",
+        "image": "docker.io/library/alpine:3.20",
+        "script": "#!/bin/sh\necho hi\n",
+        "memory": "128Mi",
+        "environment": {"variables": {"KEEP": "me"}, "secrets": {"API_KEY": "s3cr3t"}},
+    }
+    assert api.post("/system/services", json=body).status_code == 201
+    token = api.get("/system/services/editable").json()["token"]
+    try:
+        page = logged_in(dashboard).page
+        check = expect()
+        # The filters: a name that matches nothing empties the list; the backend filter keeps it.
+        page.get_by_label("Search").fill("no-such-service")
+        check(page.locator('tr[data-service="editable"]')).to_have_count(0)
+        check(page.get_by_text("No service matches these filters.")).to_be_visible()
+        page.get_by_label("Search").fill("edit")
+        page.get_by_label("Backend").select_option("cloud")
+        check(page.locator('tr[data-service="editable"]')).to_have_count(1)
+        page.get_by_label("Backend").select_option("hpc")
+        check(page.locator('tr[data-service="editable"]')).to_have_count(0)
+        page.get_by_label("Backend").select_option("")
+
+        # The token is hidden until asked for.
+        page.get_by_role("link", name="editable").click()
+        assert token not in page.content()
+        page.get_by_role("button", name="Show token").click()
+        check(page.get_by_label("Service token")).to_have_value(token)
+        page.get_by_role("button", name="Hide token").click()
+        assert token not in page.content()
+
+        # Edit by form: memory changes; the token, the variables and the secret are kept.
+        page.get_by_role("link", name="Edit").click()
+        page.get_by_label("Memory").fill("512Mi")
+        page.get_by_role("button", name="Save changes").click()
+        check(page.get_by_role("heading", name="editable", level=1)).to_be_visible()
+        stored = api.get("/system/services/editable").json()
+        assert stored["memory"] == "512Mi"
+        assert stored["token"] == token
+        assert stored["environment"]["variables"] == {"KEEP": "me"}
+        assert list(stored["environment"]["secrets"]) == ["API_KEY"]
+        dashboard.assert_no_console_errors()
+    finally:
+        api.delete("/system/services/editable")
+
+
 def test_synchronous_invoke_returns_the_result(dashboard: Dashboard, server: RunningServer) -> None:
     repo = Path(__file__).resolve().parents[2]
     fdl = (repo / "fdl-examples" / "cowsay" / "cowsay.yaml").read_text()
