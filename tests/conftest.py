@@ -21,6 +21,8 @@ pytest_plugins = [
     "tests.services.slurm",
     "tests.services.webdav",
     "tests.services.web",
+    "tests.services.sqs",
+    "tests.services.kafka",
     # Backends under the executor contract tests (after the servers they use).
     "tests.fixtures.harness_local",
     "tests.fixtures.harness_slurm",

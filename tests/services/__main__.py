@@ -6,7 +6,7 @@ import importlib
 import sys
 import time
 
-SERVICES = ("minio", "webdav", "slurm", "kubernetes", "interlink", "browser", "web")
+SERVICES = ("minio", "webdav", "slurm", "kubernetes", "interlink", "browser", "web", "sqs", "kafka")
 
 
 def main(argv: list[str]) -> int:
