@@ -47,11 +47,18 @@ class StaticFile:
     immutable: bool
 
 
-@lru_cache(maxsize=256)
 def _load(relative: str) -> StaticFile:
+    """The file `relative` under `STATIC_ROOT`, or 404; cached until the file changes."""
     path = (STATIC_ROOT / relative).resolve()
     if not path.is_relative_to(STATIC_ROOT) or not path.is_file():
         raise NotFoundError(f"no dashboard file {relative!r}")
+    stat = path.stat()
+    # A rebuild under a running server (`node build.mjs`) replaces files: serve the new ones.
+    return _read(path, stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=256)
+def _read(path: Path, _mtime_ns: int, _size: int) -> StaticFile:
     body = path.read_bytes()
     media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     if media_type == "text/javascript":
@@ -66,6 +73,26 @@ def _load(relative: str) -> StaticFile:
     )
 
 
+def _matches(etag: str, if_none_match: str) -> bool:
+    """If-None-Match's weak comparison: `*`, or `etag` among the listed tags, `W/` or not."""
+    tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+    return "*" in tags or etag in tags
+
+
+def _accepts_gzip(accept_encoding: str) -> bool:
+    """Whether Accept-Encoding lists `gzip` (or `*`) with a quality above zero."""
+    for item in accept_encoding.lower().split(","):
+        coding, _, params = item.partition(";")
+        if coding.strip() not in ("gzip", "*"):
+            continue
+        quality = params.strip().removeprefix("q=").strip() if params else "1"
+        try:
+            return float(quality) > 0
+        except ValueError:
+            return False
+    return False
+
+
 def _answer(relative: str, accept_encoding: str, if_none_match: str) -> Response:
     static = _load(relative)
     headers = {
@@ -77,12 +104,12 @@ def _answer(relative: str, accept_encoding: str, if_none_match: str) -> Response
     if relative == "index.html":
         headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
         headers["Referrer-Policy"] = "no-referrer"
-    if static.etag in {tag.strip() for tag in if_none_match.split(",")}:
+    if _matches(static.etag, if_none_match):
         return Response(status_code=304, headers=headers)
     media_type = static.media_type
     if media_type.startswith("text/") or media_type == "application/javascript":
         media_type += "; charset=utf-8"
-    if static.gzipped is not None and "gzip" in accept_encoding.lower():
+    if static.gzipped is not None and _accepts_gzip(accept_encoding):
         headers["Content-Encoding"] = "gzip"
         return Response(static.gzipped, media_type=media_type, headers=headers)
     return Response(static.body, media_type=media_type, headers=headers)

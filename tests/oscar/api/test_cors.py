@@ -368,3 +368,27 @@ def test_s3_follows_the_same_origins(listed: RunningServer, services: dict[str, 
     anonymous = httpx.get(url, headers={"Origin": APP})
     assert anonymous.status_code == 403
     _assert_echoed(anonymous, APP)
+
+
+def test_a_page_deletes_with_a_presigned_delete(
+    listed: RunningServer, services: dict[str, Any]
+) -> None:
+    """The dashboard's delete: the API presigns it, the browser sends DELETE to the S3 port."""
+    bucket, key = services["name"], "in/deleted-from-browser.txt"
+    listed.s3().put_object(Bucket=bucket, Key=key, Body=b"to delete")
+    signed = listed.client().post(
+        f"/system/buckets/{bucket}/presign", json={"object_key": key, "operation": "delete"}
+    )
+    assert signed.status_code == 200, signed.text
+    url = signed.json()["url"]
+    assert url.startswith(f"{listed.s3_endpoint}/{bucket}/")
+    preflight = _preflight(url, DASH, "DELETE")
+    assert preflight.status_code == 200
+    _assert_echoed(preflight, DASH)
+    assert "DELETE" in {
+        m.strip() for m in preflight.headers["access-control-allow-methods"].split(",")
+    }
+    deleted = httpx.delete(url, headers={"Origin": DASH})
+    assert deleted.status_code == 204, deleted.text
+    _assert_echoed(deleted, DASH)
+    assert listed.s3().list_objects_v2(Bucket=bucket, Prefix=key).get("KeyCount") == 0
