@@ -120,6 +120,30 @@ export function badge(text, kind = String(text).toLowerCase()) {
   return h("span", { class: `badge badge-${kind.replace(/[^a-z0-9-]/g, "")}` }, text);
 }
 
+/**
+ * A table in its horizontally scrolling wrapper, with a hidden caption: `columns` are labels or
+ * [label, class] pairs, `body` the <tbody>; `name` becomes data-table. `focusable` makes the
+ * wrapper a labelled region in the tab order, so a table with no control inside can still be
+ * scrolled from the keyboard (it also carries data-focus=name).
+ */
+export function dataTable({ caption, columns, body, name, className, focusable = false }) {
+  const wrapper = focusable
+    ? { class: "table-wrap", tabindex: "0", role: "region", "aria-label": caption, dataset: { focus: name } }
+    : { class: "table-wrap" };
+  const heads = columns.map((column) => (Array.isArray(column) ? column : [column]));
+  return h(
+    "div",
+    wrapper,
+    h(
+      "table",
+      { "data-table": name, class: className },
+      h("caption", { class: "visually-hidden" }, caption),
+      h("thead", {}, h("tr", {}, heads.map(([label, kind]) => h("th", { scope: "col", class: kind }, label)))),
+      body,
+    ),
+  );
+}
+
 /** 1536 → "1.5 KiB". */
 export function formatBytes(bytes) {
   if (bytes === undefined || bytes === null || Number.isNaN(Number(bytes))) return "–";

@@ -5,7 +5,7 @@
 // through the API: uploads, downloads and deletes go straight to the store on presigned URLs.
 import { sendToPresigned } from "../api.js";
 import {
-  badge, confirmDialog, copyText, downloadBlob, field, formatBytes, formatTime, h, notify, replace,
+  badge, confirmDialog, copyText, dataTable, downloadBlob, field, formatBytes, formatTime, h, notify, replace,
   setFieldError,
 } from "../dom.js";
 
@@ -21,20 +21,6 @@ const messageOf = (error) => error.detail || error.message || String(error);
 
 function visibilitySelect(current, props = {}) {
   return h("select", props, VISIBILITIES.map((value) => h("option", { value, selected: value === current }, value)));
-}
-
-function table(caption, columns, body) {
-  return h(
-    "div",
-    { class: "table-wrap" },
-    h(
-      "table",
-      {},
-      h("caption", { class: "visually-hidden" }, caption),
-      h("thead", {}, h("tr", {}, columns.map(([name, cls]) => h("th", { scope: "col", class: cls }, name)))),
-      body,
-    ),
-  );
 }
 
 /** Run `task` with `button` disabled and marked busy. */
@@ -180,7 +166,7 @@ async function bucketList(ctx) {
       "section",
       { class: "panel bucket-list", "aria-label": "Buckets" },
       count,
-      table("Buckets", [["Name"], ["Visibility"], ["Owner", "hide-narrow"], ["Service"], ["Actions"]], body),
+      dataTable({ caption: "Buckets", columns: ["Name", "Visibility", ["Owner", "hide-narrow"], "Service", "Actions"], body }),
     ),
   );
 }
@@ -360,7 +346,7 @@ async function browse(ctx, bucket) {
   );
   // The whole panel takes drops; the dropzone shows it ("over") while files are dragged over it.
   const panel = h("section", { class: "panel bucket-browser", "aria-label": `Files of ${bucket}` }, dropzone, progressList, count,
-    table(`Files in ${bucket}/${prefix}`, [["Name"], ["Size", "num"], ["Last modified", "hide-narrow"], ["Actions"]], body));
+    dataTable({ caption: `Files in ${bucket}/${prefix}`, columns: ["Name", ["Size", "num"], ["Last modified", "hide-narrow"], "Actions"], body }));
   let depth = 0;
   const carriesFiles = (event) => [...(event.dataTransfer?.types || [])].includes("Files");
   panel.addEventListener("dragenter", (event) => {

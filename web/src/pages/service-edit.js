@@ -26,7 +26,7 @@ const TEMPLATE = {
 const list = (text) => text.split(",").map((part) => part.trim()).filter(Boolean);
 
 /** The inputs and outputs editor: one row per bucket path, each field named by its API path. */
-function storageRows(kind, items, onChange) {
+function storageRows(kind, items) {
   const container = h("div", { class: "io-rows" });
   const rows = [];
   const render = () => {
@@ -38,7 +38,6 @@ function storageRows(kind, items, onChange) {
           const input = h("input", { type: "text", value, autocomplete: "off" });
           input.addEventListener("input", () => {
             row.values[key] = input.value;
-            onChange();
           });
           const wrapper = field({ label, input, hint, name: `${kind}[${index}].${key}` });
           row.wrappers[key] = wrapper;
@@ -64,7 +63,6 @@ function storageRows(kind, items, onChange) {
               onclick: () => {
                 rows.splice(index, 1);
                 render();
-                onChange();
               },
             },
             `Remove ${kind} ${index + 1}`,
@@ -79,7 +77,6 @@ function storageRows(kind, items, onChange) {
           onclick: () => {
             rows.push({ values: { storage_provider: "minio.default", path: "", suffix: "", prefix: "" }, rest: {} });
             render();
-            onChange();
             rows.at(-1).wrappers.path.querySelector("input").focus();
           },
         },
@@ -163,8 +160,8 @@ export default async function render(ctx) {
       hint: "One NAME=value per line.",
     }),
   };
-  const inputRows = storageRows("input", definition.input, () => {});
-  const outputRows = storageRows("output", definition.output, () => {});
+  const inputRows = storageRows("input", definition.input);
+  const outputRows = storageRows("output", definition.output);
 
   const fillForm = () => {
     for (const key of ["name", "image", "cpu", "memory", "script"]) inputs[key].value = definition[key] ?? "";

@@ -5,6 +5,7 @@ import {
   badge,
   confirmDialog,
   copyText,
+  dataTable,
   downloadBlob,
   field,
   formatBytes,
@@ -310,17 +311,13 @@ function jobsPanel(ctx, service) {
         ),
       ),
       summary,
-      h(
-        "div",
-        { class: "table-wrap" },
-        h(
-          "table",
-          { "data-table": "jobs", class: "stack" },
-          h("caption", { class: "visually-hidden" }, `Jobs of ${service.name}, updated every ${JOB_POLL_MS / 1000} seconds`),
-          h("thead", {}, h("tr", {}, ["Job", "Status", "Created", "Run time", "Backend", "Reason", "Actions"].map((label) => h("th", { scope: "col" }, label)))),
-          body,
-        ),
-      ),
+      dataTable({
+        caption: `Jobs of ${service.name}, updated every ${JOB_POLL_MS / 1000} seconds`,
+        columns: ["Job", "Status", "Created", "Run time", "Backend", "Reason", "Actions"],
+        body,
+        name: "jobs",
+        className: "stack",
+      }),
     ),
     viewer.element,
   );

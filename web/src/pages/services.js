@@ -1,7 +1,7 @@
 // Services: every service of the cluster, searchable and filterable (name, image, backend,
 // owner), with the state of what serves its calls. The filters live in the address (#/services?q=…)
 // so a filtered list can be bookmarked or shared.
-import { badge, field, h, replace } from "../dom.js";
+import { badge, dataTable, field, h, replace } from "../dom.js";
 
 const BACKENDS = [
   ["", "Any backend"],
@@ -77,25 +77,13 @@ export default async function render(ctx) {
   );
   const body = h("tbody");
   const count = h("p", { class: "muted", role: "status", "aria-live": "polite" });
-  const table = h(
-    "div",
-    { class: "table-wrap" },
-    h(
-      "table",
-      { "data-table": "services", class: "stack" },
-      h("caption", { class: "visually-hidden" }, "Services"),
-      h(
-        "thead",
-        {},
-        h(
-          "tr",
-          {},
-          ["Name", "Image", "Backend", "Calls", "Inputs", "Owner", "State"].map((name) => h("th", { scope: "col" }, name)),
-        ),
-      ),
-      body,
-    ),
-  );
+  const table = dataTable({
+    caption: "Services",
+    columns: ["Name", "Image", "Backend", "Calls", "Inputs", "Owner", "State"],
+    body,
+    name: "services",
+    className: "stack",
+  });
 
   const update = () => {
     Object.assign(filters, { q: search.value.trim(), image: image.value.trim(), backend: backend.value, owner: owner.value });

@@ -5,7 +5,7 @@
 // page and not with the dashboard's first load.
 import uPlot from "uplot";
 import { allJobs } from "../api.js";
-import { badge, formatBytes, formatDuration, h, poll, replace } from "../dom.js";
+import { badge, dataTable, formatBytes, formatDuration, h, poll, replace } from "../dom.js";
 
 const POLL_MS = 5000;
 const MINUTES = 60;
@@ -26,20 +26,9 @@ function keepFocus(container, render) {
 }
 
 /** A table; `headers` are labels or [label, "num"] for right-aligned number columns. */
-function table(name, caption, headers, rows) {
-  const heads = headers.map((head) => (Array.isArray(head) ? head : [head, null]));
-  return h(
-    "div",
-    // Focusable, so a table wider than a phone can be scrolled from the keyboard.
-    { class: "table-wrap", tabindex: "0", role: "region", "aria-label": caption, dataset: { focus: name } },
-    h(
-      "table",
-      { "data-table": name },
-      h("caption", { class: "visually-hidden" }, caption),
-      h("thead", {}, h("tr", {}, heads.map(([label, kind]) => h("th", { scope: "col", class: kind }, label)))),
-      h("tbody", {}, rows.length ? rows : h("tr", {}, h("td", { colspan: heads.length, class: "empty" }, "None"))),
-    ),
-  );
+function table(name, caption, columns, rows) {
+  const body = h("tbody", {}, rows.length ? rows : h("tr", {}, h("td", { colspan: columns.length, class: "empty" }, "None")));
+  return dataTable({ caption, columns, body, name, focusable: true });
 }
 
 const num = (value) => h("td", { class: "num" }, String(value ?? "–"));
@@ -186,10 +175,10 @@ function chartFigure(name, caption, empty) {
   resize.observe(figure);
   return {
     element: figure,
-    update(chart, dataTable) {
+    update(chart, table) {
       last = { chart };
       draw(false);
-      keepFocus(numbers, () => replace(numbers, dataTable));
+      keepFocus(numbers, () => replace(numbers, table));
     },
     /** The theme changed: a new plot with the new colours. */
     redraw: () => draw(true),
