@@ -8,6 +8,7 @@ Backends are chosen by one small factory per family (`make_registry`, `make_exec
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -16,6 +17,9 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 from oscar import __version__
+from oscar.api import (
+    bridges as bridges_api,
+)
 from oscar.api import (
     buckets,
     deployment,
@@ -37,6 +41,8 @@ from oscar.api.middleware import (
 )
 from oscar.api.state import AppState
 from oscar.auth.basic import AdminCredentials, ensure_data_dir, load_admin_credentials
+from oscar.bridges.manager import BridgeManager
+from oscar.bridges.store import BridgeStore
 from oscar.cors import S3_EXPOSED, CORSMiddleware, CorsPolicy
 from oscar.executors.base import SyncRunner
 from oscar.executors.factory import concurrency_limits, make_executors
@@ -114,6 +120,15 @@ def create_app(settings: Settings, *, admin: AdminCredentials | None = None) -> 
         queue_timeout=settings.queue_timeout,
     )
     storage, objects = make_storage(settings, store, registry, dispatcher)
+    bridge_store = BridgeStore(settings.bridges_path)
+    bridges = BridgeManager(
+        bridge_store,
+        registry,
+        dispatcher,
+        store,
+        max_pending=settings.bridge_max_pending,
+        retry_ceiling=settings.bridge_retry_max,
+    )
     knative = None
     if settings.serverless_backend == "knative":
         from oscar.executors.knative import KnativeBackend
@@ -129,6 +144,7 @@ def create_app(settings: Settings, *, admin: AdminCredentials | None = None) -> 
         dispatcher=dispatcher,
         services=ServiceManager(registry, storage, dispatcher, job_store, knative),
         storage=storage,
+        bridges=bridges,
         sync_runner=sync_runner if isinstance(sync_runner, SyncRunner) else None,
         executions=ExecutionLog(settings.execution_log_size),
         kube=kube,
@@ -137,14 +153,15 @@ def create_app(settings: Settings, *, admin: AdminCredentials | None = None) -> 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if kube is not None:  # the registry, the Jobs and Knative all live in that namespace
-            import asyncio
-
             from oscar.executors.kube import provision
 
             await asyncio.to_thread(provision, kube, settings.services_namespace)
         await dispatcher.start()
+        await asyncio.to_thread(bridges.start)
         yield
+        await asyncio.to_thread(bridges.stop)  # no new jobs while the dispatcher stops
         await dispatcher.stop()
+        bridge_store.close()
         registry.close()
         job_store.close()
         if objects is not None:
@@ -172,6 +189,7 @@ def create_app(settings: Settings, *, admin: AdminCredentials | None = None) -> 
     app.include_router(logs.router)
     app.include_router(buckets.router)
     app.include_router(events.router)
+    app.include_router(bridges_api.router)
     app.include_router(ui.router)
 
     # Added innermost first; CORS and the access log wrap them all (`_Application`), so they

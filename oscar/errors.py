@@ -25,6 +25,9 @@ class OscarError(Exception):
 class InvalidServiceError(OscarError):
     """A service definition failed validation; carries one entry per offending field."""
 
+    #: What was invalid, as the API's answer names it.
+    what = "The service specification"
+
     def __init__(self, errors: list[FieldError], source: str | None = None) -> None:
         self.errors = errors
         self.source = source

@@ -44,3 +44,7 @@ def configure_logging(level: str = "INFO") -> None:
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    # Client libraries log every request (a bridge polls every few seconds) or their own
+    # connection chatter: only their warnings are worth a line.
+    for name in ("httpx", "httpcore", "kafka", "botocore", "urllib3"):
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))

@@ -217,6 +217,21 @@ class Settings(BaseSettings):
         "environment marker (OSCAR_JOB_CGROUPS).",
     )
 
+    # --- Event bridges ----------------------------------------------------------------------
+    bridge_max_pending: int = Field(
+        1000,
+        ge=1,
+        description="Pending jobs of a service at which its bridges pause until the backlog "
+        "drains; the events wait at their source (OSCAR_BRIDGE_MAX_PENDING). A bridge's own "
+        "`max_pending` overrides it.",
+    )
+    bridge_retry_max: float = Field(
+        60.0,
+        gt=0,
+        description="Longest wait, in seconds, between a failing bridge's attempts; the wait "
+        "doubles from 1 s up to it (OSCAR_BRIDGE_RETRY_MAX).",
+    )
+
     # --- Identity ----------------------------------------------------------------------------
     username: str = Field(
         "oscar", min_length=1, description="Basic-auth admin user (OSCAR_USERNAME)."
@@ -312,6 +327,11 @@ class Settings(BaseSettings):
     def jobs_path(self) -> Path:
         """The SQLite file of job records."""
         return self.data_dir / "jobs.db"
+
+    @property
+    def bridges_path(self) -> Path:
+        """The SQLite file of bridge definitions and cursors."""
+        return self.data_dir / "bridges.db"
 
     @property
     def password_file(self) -> Path:

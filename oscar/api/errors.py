@@ -52,7 +52,7 @@ def _oscar_error(_: Request, exc: Exception) -> JSONResponse:
     )
     body: dict[str, object] = {"detail": str(exc)}
     if isinstance(exc, InvalidServiceError):
-        body["detail"] = "The service specification is not valid: " + str(exc)
+        body["detail"] = f"{exc.what} is not valid: {exc}"
         body["errors"] = [{"field": e.field, "message": e.message} for e in exc.errors]
     headers = {}
     retry_after = getattr(exc, "retry_after", None)

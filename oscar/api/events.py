@@ -13,12 +13,13 @@ import hmac
 import json
 import logging
 from typing import Annotated, Any
-from urllib.parse import unquote_plus
 
 from fastapi import APIRouter, Header, HTTPException, Request, status
 
 from oscar.api.deps import State
 from oscar.api.state import AppState
+from oscar.events.accept import accept_event
+from oscar.events.records import object_records
 
 log = logging.getLogger("oscar.events")
 router = APIRouter(tags=["events"])
@@ -53,25 +54,12 @@ async def minio_events(
 def _accept(state: AppState, event: dict[str, Any], records: list[Any]) -> list[str]:
     """Record the jobs of every object-created record (blocking: registry, fsynced writes)."""
     accepted = []
-    for record in records:
-        # Anything not shaped like an S3 record (a key that is a number, a missing object) is
-        # skipped, as MinIO never sends it.
-        try:
-            obj = record["s3"]["object"]
-            bucket = record["s3"]["bucket"]["name"]
-            raw_key = obj["key"]
-        except (KeyError, TypeError, IndexError):
-            continue
-        if not isinstance(obj, dict) or not isinstance(bucket, str) or not isinstance(raw_key, str):
-            continue
-        key = unquote_plus(raw_key)
-        if key.endswith("/") and not obj.get("size"):
-            continue  # a folder marker
-        single = {**event, "Records": [record]}
-        marker = obj.get("sequencer") or record.get("eventTime", "")
-        for service in state.registry.inputs_matching(bucket, key):
-            dedup = f"{service.name}:{bucket}/{key}:{marker}"
-            job = state.dispatcher.submit(service.name, json.dumps(single), dedup=dedup)
+    # Anything not shaped like an S3 record (a key that is a number, a missing object) is
+    # skipped, as MinIO never sends it.
+    for record in object_records({**event, "Records": records}) or []:
+        for service in state.registry.inputs_matching(record.bucket, record.key):
+            body = json.dumps(record.event)
+            job = accept_event(state.dispatcher, service, body, record.dedup(service.name))
             if job is not None:
                 accepted.append(job.name)
     return accepted

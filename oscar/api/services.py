@@ -78,7 +78,8 @@ def _depth_problem(document: Any) -> str | None:
     return None
 
 
-def _decode(raw: bytes, content_type: str) -> Any:
+def decode_document(raw: bytes, content_type: str) -> Any:
+    """A request body as JSON or (labelled so) YAML, bounded in nesting; 400 otherwise."""
     kind = "YAML" if "yaml" in content_type else "JSON"
     try:
         if kind == "YAML":
@@ -110,7 +111,7 @@ async def service_document(request: Request) -> Any:
     raw = await request.body()
     if not raw.strip():
         raise BadRequestError("the request body is empty: send the service definition as JSON")
-    return await asyncio.to_thread(_decode, raw, request.headers.get("content-type", ""))
+    return await asyncio.to_thread(decode_document, raw, request.headers.get("content-type", ""))
 
 
 Document = Annotated[Any, Depends(service_document)]

@@ -19,6 +19,7 @@ from oscar.settings import Settings
 from oscar.storage.base import ServiceStorage
 
 if TYPE_CHECKING:
+    from oscar.bridges.manager import BridgeManager
     from oscar.services import ServiceManager
 
 
@@ -27,7 +28,7 @@ class AppState:
     """Per-application state: settings, the admin identity, the default store's credentials,
     the registry, job records, the dispatcher, service management, storage, and the runner of
     synchronous calls (None when no backend can answer synchronously) with what those calls did,
-    and the execution log of `/job` and `/run` calls."""
+    the execution log of `/job` and `/run` calls, and the event bridges."""
 
     settings: Settings
     registry: Registry
@@ -37,6 +38,7 @@ class AppState:
     dispatcher: Dispatcher
     services: ServiceManager
     storage: ServiceStorage
+    bridges: BridgeManager
     sync_runner: SyncRunner | None = None
     sync_activity: SyncActivity = field(default_factory=SyncActivity)
     executions: ExecutionLog = field(default_factory=lambda: ExecutionLog(0))

@@ -187,7 +187,10 @@ class Dispatcher:
         return backend.executor if backend else self.cloud
 
     def logs(self, job: Job, tail: int | None = None) -> str:
-        """The job's log from its backend (blocking)."""
+        """The job's log from its backend (blocking); for a job that ended without ever
+        reaching one (an event refused outright, a queue timeout), the reason it ended."""
+        if job.terminal and job.backend_id is None and job.attempts == 0:
+            return f"{job.reason}\n" if job.reason else ""
         return self.executor_for(job).logs(job, tail)
 
     # --- deleting ------------------------------------------------------------------------

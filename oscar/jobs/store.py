@@ -180,7 +180,8 @@ class JobStore:
         return [_job(r) for r in rows]
 
     def add(self, job: Job, dedup: str | None = None) -> bool:
-        """Persist a new job; False when `dedup` was already recorded (a redelivered event)."""
+        """Persist a new job (usually Pending; an event refused outright is recorded Failed, with
+        its times); False when `dedup` was already recorded (a redelivered event)."""
         queued = (job.queued_at or job.created).isoformat()
         try:
             self._write(
@@ -193,9 +194,9 @@ class JobStore:
                     job.event,
                     job.backend,
                     job.created.isoformat(),
-                    None,
-                    None,
-                    None,
+                    job.started_at.isoformat() if job.started_at else None,
+                    job.finished_at.isoformat() if job.finished_at else None,
+                    job.exit_code,
                     job.reason,
                     job.attempts,
                     queued,

@@ -12,7 +12,8 @@ from oscar.models.base import OscarModel
 ProviderType = Literal["minio", "s3", "onedata", "webdav", "rucio"]
 PROVIDER_TYPES: tuple[str, ...] = ("minio", "s3", "onedata", "webdav", "rucio")
 # Which provider types each role may use (upstream create.go / supervisor).
-INPUT_PROVIDER_TYPES = frozenset({"minio", "webdav", "rucio"})
+# `s3` inputs take AWS S3 event notifications (through an SQS bridge, or posted to `/job`).
+INPUT_PROVIDER_TYPES = frozenset({"minio", "s3", "webdav", "rucio"})
 OUTPUT_PROVIDER_TYPES = frozenset({"minio", "s3", "onedata", "webdav"})
 MOUNT_PROVIDER_TYPES = frozenset({"minio", "s3", "onedata", "webdav"})
 DEFAULT_PROVIDER = "minio.default"
@@ -32,11 +33,15 @@ class MinIOProvider(OscarModel):
 
 
 class S3Provider(OscarModel):
-    """Credentials of Amazon S3."""
+    """Credentials of Amazon S3 (or, with `endpoint`, of another S3-compatible store)."""
 
     access_key: str = ""
     secret_key: str = ""
     region: str = ""
+    # Not in upstream: empty means AWS; a URL points the supervisor at an S3-compatible
+    # store that sends AWS-style (`aws:s3`) notifications.
+    endpoint: str = ""
+    verify: bool = True
 
 
 class OnedataProvider(OscarModel):

@@ -28,10 +28,12 @@ _PERMANENT = {
 
 
 class S3Client(StorageClient):
-    """An S3 client for one provider's credentials (`endpoint` present for MinIO)."""
+    """An S3 client for one provider's credentials (`endpoint` present for MinIO, and for an
+    S3-compatible store that is not AWS)."""
 
     def __init__(self, provider_type: str, credentials: Mapping[str, Any]) -> None:
-        self._endpoint = credentials.get("endpoint") if provider_type == "minio" else None
+        # MinIO always names its endpoint; an `s3` provider only when it is not AWS.
+        self._endpoint = credentials.get("endpoint") or None
         self._credentials = dict(credentials)
         self._direct = DirectS3.for_credentials(credentials) if self._endpoint else None
         self._boto: Any = None

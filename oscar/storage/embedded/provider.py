@@ -14,6 +14,7 @@ from collections.abc import Collection
 from functools import partial
 
 from oscar.errors import ServiceNotFoundError
+from oscar.events.accept import accept_event
 from oscar.events.router import minio_event
 from oscar.jobs.dispatcher import Dispatcher
 from oscar.models.service import Service
@@ -183,7 +184,7 @@ class EmbeddedStorage(ServiceStorage):
                 principal,
                 info.modified,
             )
-            job = self.dispatcher.submit(service.name, json.dumps(event))
+            job = accept_event(self.dispatcher, service, json.dumps(event), None)
             if job is not None:
                 log.info(
                     "event accepted",
