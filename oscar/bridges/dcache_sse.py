@@ -163,8 +163,7 @@ class Source(EventSource):
         if not isinstance(name, str) or not name or "IN_ISDIR" in mask:
             return
         if not set(mask) & set(FLAGS):
-            batch.ignored += 1
-            return
+            return  # a file being created, opened, changed: taken once it is closed
         # The supervisor stages `name` from the service's webdav input: relative to it when
         # the watched folder lies inside it, else (DCNiOS's way) relative to the folder.
         path = f"{self.folder.strip('/')}/{name}"
