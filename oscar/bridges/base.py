@@ -88,9 +88,11 @@ class EventSource(ABC):
         """Open the connection and check that it works (credentials, queue, folder)."""
 
     @abstractmethod
-    def fetch(self, stop: threading.Event) -> Batch:
-        """The next events, waiting at most about `interval` seconds (less once `stop` is
-        set); an empty batch when there is nothing new."""
+    def fetch(self, stop: threading.Event, limit: int) -> Batch:
+        """The next events, at most about `limit` (the room left in the service's backlog; a
+        message holding several records may bring a few more), waiting at most about
+        `interval` seconds (less once `stop` is set); an empty batch when there is nothing
+        new."""
 
     def commit(self, batch: Batch) -> None:  # noqa: B027 - a source may need no acknowledgement
         """Acknowledge a batch whose events are all recorded."""

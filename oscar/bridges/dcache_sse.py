@@ -28,6 +28,8 @@ from oscar.models.bridge import DCacheBridge
 
 FLAGS = ["IN_CLOSE_WRITE", "IN_MOVED_TO"]
 MAX_BATCH = 500
+# An event is `event:`, `id:` and `data:` lines and a blank one.
+LINES_PER_EVENT = 4
 
 
 class Source(EventSource):
@@ -126,10 +128,11 @@ class Source(EventSource):
             self._check(response, "opening the event stream")
         return response
 
-    def fetch(self, stop: threading.Event) -> Batch:
-        """The events the stream brought within one `interval`."""
+    def fetch(self, stop: threading.Event, limit: int) -> Batch:
+        """The events the stream brought within one `interval` (about `limit`)."""
         assert self._stream is not None
-        lines = self._stream.take(self.bridge.interval, stop, lambda got: len(got) >= MAX_BATCH)
+        most = min(MAX_BATCH, limit) * LINES_PER_EVENT
+        lines = self._stream.take(self.bridge.interval, stop, lambda got: len(got) >= most)
         batch = Batch()
         for line in lines:
             if line:

@@ -81,13 +81,15 @@ class Source(EventSource):
             raise self._translated(exc, "subscribing") from None
         self._consumer = consumer
 
-    def fetch(self, stop: threading.Event) -> Batch:
-        """The messages that arrive within one `interval` (at most `MAX_RECORDS`)."""
+    def fetch(self, stop: threading.Event, limit: int) -> Batch:
+        """The messages that arrive within one `interval` (at most `limit`, and
+        `MAX_RECORDS`)."""
         if stop.is_set():
             return Batch()
         try:
             found = self._consumer.poll(
-                timeout_ms=int(self.bridge.interval * 1000), max_records=MAX_RECORDS
+                timeout_ms=int(self.bridge.interval * 1000),
+                max_records=max(1, min(MAX_RECORDS, limit)),
             )
         except Exception as exc:
             raise self._translated(exc, "polling") from None

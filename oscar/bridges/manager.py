@@ -65,6 +65,13 @@ def check_target(bridge: AnyBridge, service: Service) -> None:
                 f"the files it sees to such an input (add one to the service's `input`)",
             )
         ref = entry.storage_provider
+        if bridge.type == "minio" and ref == DEFAULT_PROVIDER:
+            raise fail(
+                "provider",
+                "the events of minio.default already reach the control plane (its own store, "
+                "or MinIO's webhook): a minio bridge listens to another MinIO, defined in the "
+                "service's `storage_providers` and used by its input",
+            )
         if ref != DEFAULT_PROVIDER and not service.storage_providers.has(*ref.split(".", 1)):
             raise fail(
                 "service",

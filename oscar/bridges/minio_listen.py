@@ -63,7 +63,10 @@ class Source(EventSource):
         self._client = httpx.Client(verify=self._verify, timeout=httpx.Timeout(30, read=None))
         self._stream: LineStream | None = None
         self._known: dict[str, str] = {}
-        self._listing: Batch | None = None
+        # What the listing found and is not handed over yet: (event, key, ETag), and the keys
+        # gone from the folder (forgotten with the first part handed over).
+        self._backlog: list[tuple[SourceEvent, str, str]] = []
+        self._gone: list[str] = []
 
     # --- connecting ----------------------------------------------------------------------
     def connect(self) -> None:
@@ -83,7 +86,7 @@ class Source(EventSource):
             response.close()
             raise self._refusal(response.status_code, body)
         self._stream = LineStream(response, self._where)
-        self._listing = self._list()
+        self._list()
 
     def _signed(self, method: str, url: str) -> dict[str, str]:
         from botocore.auth import S3SigV4Auth
@@ -102,8 +105,9 @@ class Source(EventSource):
         code = body.split("<Code>", 1)[-1].split("</Code>", 1)[0] if "<Code>" in body else ""
         return BackendError(f"{self._where} answered {status} {code}".rstrip())
 
-    def _list(self) -> Batch:
-        """Every object of the folder not taken yet; keys no longer there leave the cursor."""
+    def _list(self) -> None:
+        """Every object of the folder not taken yet into the backlog; keys no longer there
+        are to leave the cursor."""
         import boto3
         from botocore.config import Config
         from botocore.exceptions import BotoCoreError, ClientError
@@ -118,7 +122,7 @@ class Source(EventSource):
             config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2}),
         )
         present: dict[str, str] = {}
-        batch = Batch()
+        backlog = []
         try:
             pages = s3.get_paginator("list_objects_v2").paginate(
                 Bucket=self.bucket, Prefix=self.prefix
@@ -140,7 +144,7 @@ class Source(EventSource):
                             "oscar-bridge",
                             obj.get("LastModified") or datetime.now(UTC),
                         )
-                        batch.events.append(self._event(event, key, etag))
+                        backlog.append((self._event(event, key, etag), key, etag))
         except ClientError as exc:
             raise self._refusal(
                 int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)),
@@ -150,22 +154,26 @@ class Source(EventSource):
             raise BackendUnavailableError(f"{self._where} cannot be listed: {exc}") from None
         finally:
             s3.close()
-        taken = {key: etag for key, etag in present.items() if self._known.get(key) != etag}
-        batch.token = (taken, [key for key in self._known if key not in present])
-        return batch
+        self._backlog = backlog
+        self._gone = [key for key in self._known if key not in present]
 
     def _event(self, event: dict[str, Any], key: str, etag: str) -> SourceEvent:
         dedup = f"{self.service.name}:{self.provider}:{self.bucket}/{key}:{etag}"
         return SourceEvent(json.dumps(event), dedup, subject=f"{self.bucket}/{key}")
 
     # --- reading -------------------------------------------------------------------------
-    def fetch(self, stop: threading.Event) -> Batch:
-        """The listing after a (re)connection, then the events the stream brings."""
-        if self._listing is not None:
-            batch, self._listing = self._listing, None
+    def fetch(self, stop: threading.Event, limit: int) -> Batch:
+        """What the listing after a (re)connection found, then the events the stream brings
+        (at most `limit`)."""
+        if self._backlog or self._gone:
+            part, self._backlog = self._backlog[:limit], self._backlog[limit:]
+            taken = {key: etag for _, key, etag in part}
+            batch = Batch([event for event, _, _ in part], token=(taken, self._gone))
+            self._gone = []
             return batch
         assert self._stream is not None
-        lines = self._stream.take(self.bridge.interval, stop, lambda got: len(got) >= MAX_BATCH)
+        most = min(MAX_BATCH, limit)
+        lines = self._stream.take(self.bridge.interval, stop, lambda got: len(got) >= most)
         batch = Batch(token=({}, []))
         for line in lines:
             if not line.strip():

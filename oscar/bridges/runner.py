@@ -152,9 +152,10 @@ class BridgeRunner:
                     built_for = service
                     source.connect()
                     log.info("bridge %s connected", name)
-                if self._paused(service.name):
+                room = self._room(service.name)
+                if room <= 0:
                     continue
-                batch = source.fetch(self._stop)
+                batch = source.fetch(self._stop, room)
                 self._record(service, batch)
                 source.commit(batch)
                 self._set(state="running", message=source.notice, retry_at=None, lag=source.lag())
@@ -178,19 +179,20 @@ class BridgeRunner:
         if source is not None:
             _close_quietly(source)
 
-    def _paused(self, service: str) -> bool:
-        """Whether the service's backlog is at `max_pending` (then wait a little)."""
+    def _room(self, service: str) -> int:
+        """How many more jobs the service's backlog takes before `max_pending`; at none, the
+        bridge is paused (and waits a little before it looks again)."""
         pending = self.dispatcher.store.count(service, JobStatus.PENDING)
         self._set(pending=pending)
         if pending < self.max_pending:
-            return False
+            return self.max_pending - pending
         self._set(
             state="paused",
             message=f"service '{service}' has {pending} pending jobs (max_pending "
             f"{self.max_pending}); events wait at the source",
         )
         self._stop.wait(PAUSE_CHECK_SECONDS)
-        return True
+        return 0
 
     def _record(self, service: Service, batch: Batch) -> None:
         """Record every event of the batch (each on disk before the next)."""

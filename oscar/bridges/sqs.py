@@ -92,14 +92,14 @@ class Source(EventSource):
             raise self._translated(exc, "reading the queue's attributes") from None
         return int(attributes.get("ApproximateNumberOfMessages", 0))
 
-    def fetch(self, stop: threading.Event) -> Batch:
-        """One long poll of up to 10 messages."""
+    def fetch(self, stop: threading.Event, limit: int) -> Batch:
+        """One long poll of up to 10 messages (fewer when `limit` is lower)."""
         if stop.is_set():
             return Batch()
         try:
             answer = self._client.receive_message(
                 QueueUrl=self._url,
-                MaxNumberOfMessages=10,
+                MaxNumberOfMessages=max(1, min(10, limit)),
                 WaitTimeSeconds=max(0, min(20, int(self.bridge.interval))),
                 VisibilityTimeout=self.bridge.visibility_timeout,
                 MessageSystemAttributeNames=["SentTimestamp"],

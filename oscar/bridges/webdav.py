@@ -215,8 +215,9 @@ class Source(EventSource):
         """Files seen new or changed and not yet taken (still settling)."""
         return len(self._candidates)
 
-    def fetch(self, stop: threading.Event) -> Batch:
-        """One listing (at most one per `interval`), and the files that settled."""
+    def fetch(self, stop: threading.Event, limit: int) -> Batch:
+        """One listing (at most one per `interval`), and the files that settled (at most
+        `limit`: the others are taken by the next polls, without settling again)."""
         wait = self._next_poll - time.monotonic()
         if wait > 0 and stop.wait(wait):
             return Batch()
@@ -229,7 +230,7 @@ class Source(EventSource):
                 continue
             seen_version, times = self._candidates.get(path, ("", 0))
             times = times + 1 if seen_version == version else 1
-            if times >= self.bridge.stable_polls:
+            if times >= self.bridge.stable_polls and len(taken) < limit:
                 taken[path] = version
             else:
                 candidates[path] = (version, times)
