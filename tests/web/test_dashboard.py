@@ -17,7 +17,15 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.fixtures.dashboard import VIEWPORTS, Dashboard, describe
+from tests.fixtures.dashboard import (
+    EXPECT_MS,
+    VIEWPORTS,
+    Dashboard,
+    describe,
+    expect,
+    logged_in,
+    open_dashboard,
+)
 from tests.fixtures.server import RunningServer, start_server
 from tests.services.browser import HeadlessChromium
 
@@ -26,7 +34,6 @@ if TYPE_CHECKING:
 
 pytestmark = [pytest.mark.browser, pytest.mark.web]
 
-EXPECT_MS = 20_000
 FIRST_LOAD_BUDGET_BYTES = 300 * 1024
 # A job's script waits until the test drops a file named after its input into GATE_DIR, so the
 # test decides when each job may finish and every state is on screen long enough to be seen.
@@ -73,27 +80,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
 def dashboard(browser: HeadlessChromium, server: RunningServer, web: Path) -> Iterator[Dashboard]:
     """A fresh browser context (no session) on the dashboard, at desktop size (axe-core is
     `web`'s)."""
-    context = browser.browser.new_context(viewport=VIEWPORTS["desktop"], accept_downloads=True)
-    page = context.new_page()
-    page.set_default_timeout(EXPECT_MS)
-    try:
-        yield Dashboard(page, server)
-    finally:
-        context.close()
-
-
-def expect():
-    from playwright.sync_api import expect as playwright_expect
-
-    playwright_expect.set_options(timeout=EXPECT_MS)
-    return playwright_expect
-
-
-def logged_in(dashboard: Dashboard, route: str = "/services") -> Dashboard:
-    dashboard.open(route)
-    dashboard.login()
-    expect()(dashboard.page.locator("main h1")).not_to_have_text("Log in to oscar")
-    return dashboard
+    with open_dashboard(browser, server) as opened:
+        yield opened
 
 
 def upload_in_ui(dashboard: Dashboard, bucket: str, prefix: str, *files: Path) -> None:
@@ -410,21 +398,12 @@ def test_every_page_is_accessible_and_photographed(
     dashboard.set_theme(theme)
     failures = []
     for name, (route, loaded) in PAGES.items():
-        for viewport, size in VIEWPORTS.items():
-            page.set_viewport_size(size)
+        for viewport in VIEWPORTS:
             if name == "login":
                 dashboard.page.evaluate("() => sessionStorage.clear()")
-            dashboard.open(route)
-            expect()(page.locator("main h1")).to_be_visible()
-            expect()(page.locator(loaded).first).to_be_visible()
-            shot = dashboard.screenshot(f"{name}-{theme}-{viewport}")
-            assert shot.stat().st_size > 1000
-            violations = dashboard.axe_violations()
+            violations = dashboard.audit(route, loaded, f"{name}-{theme}-{viewport}", viewport)
             if violations:
                 failures.append(f"{name} ({theme}, {viewport}): {describe(violations)}")
-            if viewport == "phone":
-                width = page.evaluate("() => document.documentElement.scrollWidth")
-                assert width <= size["width"], f"{name} scrolls sideways at 375 px ({width} px)"
             if name == "login":
                 dashboard.login()
                 expect()(page.get_by_role("heading", name="Services", level=1)).to_be_visible()
