@@ -114,6 +114,11 @@ export function client(session) {
     createBucket: (spec) => get("/system/buckets", { method: "POST", json: spec }),
     updateBucket: (spec) => get("/system/buckets", { method: "PUT", json: spec }),
     deleteBucket: (name) => get(`/system/buckets/${enc(name)}`, { method: "DELETE" }),
+    bridges: () => get("/system/bridges"),
+    bridge: (name) => get(`/system/bridges/${enc(name)}`),
+    createBridge: (definition) => get("/system/bridges", { method: "POST", json: definition }),
+    updateBridge: (name, definition) => get(`/system/bridges/${enc(name)}`, { method: "PUT", json: definition }),
+    deleteBridge: (name) => get(`/system/bridges/${enc(name)}`, { method: "DELETE" }),
     /** `operation`: "upload", "download" or "delete"; answers {method, url, headers?, expires_at}. */
     presign: (bucket, objectKey, operation, extra = {}) =>
       get(`/system/buckets/${enc(bucket)}/presign`, {

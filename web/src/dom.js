@@ -173,6 +173,17 @@ export function formatDuration(seconds) {
   return minutes < 60 ? `${minutes} min ${Math.round(seconds % 60)} s` : `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
 }
 
+/** Seconds since something happened as "just now", "12 s ago", "4 min ago", "3 h ago", "2 d ago". */
+export function formatAge(seconds) {
+  if (seconds === undefined || seconds === null || Number.isNaN(Number(seconds))) return "never";
+  const value = Math.max(0, Number(seconds));
+  if (value < 1) return "just now";
+  if (value < 60) return `${Math.floor(value)} s ago`;
+  if (value < 3600) return `${Math.floor(value / 60)} min ago`;
+  if (value < 86400) return `${Math.floor(value / 3600)} h ago`;
+  return `${Math.floor(value / 86400)} d ago`;
+}
+
 /** Save `blob` as a file named `name` (an object URL on a temporary link). */
 export function downloadBlob(blob, name) {
   const url = URL.createObjectURL(blob);
@@ -198,12 +209,17 @@ export async function copyText(text) {
 }
 
 /**
- * Call `task` now and every `intervalMs` until `stop()` is called or the page is left; a slow
- * answer never overlaps the next call. Errors go to `onError` and polling goes on.
+ * Call `task` now (or, with `wait`, after one interval: the page loaded its data already) and
+ * every `intervalMs` until `stop()` is called or the page is left; four times slower while the
+ * tab is hidden. A slow answer never overlaps the next call. Errors go to `onError` and polling
+ * goes on.
  */
-export function poll(task, intervalMs, onError) {
+export function poll(task, intervalMs, onError, { wait = false } = {}) {
   let stopped = false;
   let timer = null;
+  const next = () => {
+    if (!stopped) timer = setTimeout(round, document.hidden ? intervalMs * 4 : intervalMs);
+  };
   const round = async () => {
     if (stopped) return;
     try {
@@ -211,13 +227,25 @@ export function poll(task, intervalMs, onError) {
     } catch (error) {
       onError?.(error);
     }
-    if (!stopped) timer = setTimeout(round, document.hidden ? intervalMs * 4 : intervalMs);
+    next();
   };
-  round();
+  if (wait) next();
+  else round();
   return () => {
     stopped = true;
     clearTimeout(timer);
   };
+}
+
+/**
+ * Re-render `container` with `render()` and give focus back to the element (by data-focus) that
+ * had it, so a refresh every few seconds never takes the keyboard's place away.
+ */
+export function keepFocus(container, render) {
+  const key = document.activeElement?.closest?.("[data-focus]")?.dataset.focus;
+  const inside = key && container.contains(document.activeElement);
+  render();
+  if (inside) container.querySelector(`[data-focus="${CSS.escape(key)}"]`)?.focus({ preventScroll: true });
 }
 
 /** A "Loading …" placeholder for the page body. */

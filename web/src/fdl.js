@@ -9,21 +9,31 @@ export function toYaml(definition) {
 }
 
 /**
- * Parse FDL or service YAML text. Answers {services: [{cluster, definition}], problem}: one entry
- * per service of an FDL file (top-level `storage_providers` merged into each), or the bare
- * definition itself with cluster "".
+ * YAML text that must hold one mapping (of `what`'s fields): {document} or {problem, line}, the
+ * line (1-based) when the YAML itself is broken.
  */
-export function parseFdl(text) {
+export function loadMapping(text, what) {
   let document;
   try {
     document = load(text);
   } catch (error) {
     const line = error.mark ? error.mark.line + 1 : null;
-    return { services: [], problem: `not valid YAML${line ? ` (line ${line})` : ""}: ${error.reason || error.message}`, line };
+    return { problem: `not valid YAML${line ? ` (line ${line})` : ""}: ${error.reason || error.message}`, line };
   }
   if (!document || typeof document !== "object" || Array.isArray(document)) {
-    return { services: [], problem: "the YAML is not a mapping of service fields" };
+    return { problem: `the YAML is not a mapping of ${what} fields`, line: null };
   }
+  return { document, problem: null, line: null };
+}
+
+/**
+ * Parse FDL or service YAML text. Answers {services: [{cluster, definition}], problem}: one entry
+ * per service of an FDL file (top-level `storage_providers` merged into each), or the bare
+ * definition itself with cluster "".
+ */
+export function parseFdl(text) {
+  const { document, problem, line } = loadMapping(text, "service");
+  if (problem) return { services: [], problem, line };
   const wrapped = document.functions?.oscar;
   if (!wrapped) return { services: [{ cluster: "", definition: document }], problem: null };
   if (!Array.isArray(wrapped)) return { services: [], problem: "functions.oscar must be a list of {cluster: service}" };

@@ -14,11 +14,16 @@ const ROUTES = [
   ["/services/:name/edit", () => import("./pages/service-edit.js")],
   ["/buckets", () => import("./pages/buckets.js")],
   ["/buckets/:bucket", () => import("./pages/buckets.js")],
+  ["/bridges", () => import("./pages/bridges.js")],
+  ["/bridges/new", () => import("./pages/bridge-edit.js")],
+  ["/bridges/:name", () => import("./pages/bridge.js")],
+  ["/bridges/:name/edit", () => import("./pages/bridge-edit.js")],
   ["/system", () => import("./pages/system.js")],
 ];
 const NAVIGATION = [
   ["Services", "/services"],
   ["Buckets", "/buckets"],
+  ["Bridges", "/bridges"],
   ["System", "/system"],
 ];
 

@@ -1,9 +1,8 @@
 // Create or edit a service, by form or as FDL YAML (both edit one definition; switching tabs
 // carries the changes over). An FDL file can be imported with its script. The API's `400` field
 // paths are shown at the form field, or on the YAML line, that they name.
-import { ApiError } from "../api.js";
-import { yamlEditor } from "../editor.js";
-import { editableDefinition, inlineScript, lineOfField, parseFdl, toYaml } from "../fdl.js";
+import { definitionForm } from "../definition-form.js";
+import { editableDefinition, inlineScript, parseFdl } from "../fdl.js";
 import { field, h, notify, replace, setFieldError } from "../dom.js";
 
 const LOG_LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"];
@@ -131,7 +130,7 @@ function parseVariables(text) {
 export default async function render(ctx) {
   const editing = Boolean(ctx.params.name);
   ctx.setTitle(editing ? `Edit ${ctx.params.name}` : "Create service");
-  let definition = editing ? editableDefinition(await ctx.api.service(ctx.params.name)) : structuredClone(TEMPLATE);
+  const definition = editing ? editableDefinition(await ctx.api.service(ctx.params.name)) : structuredClone(TEMPLATE);
   if (!ctx.isCurrent()) return;
 
   // The form's controls, each wrapped by field() under the API path it edits.
@@ -163,17 +162,17 @@ export default async function render(ctx) {
   const inputRows = storageRows("input", definition.input);
   const outputRows = storageRows("output", definition.output);
 
-  const fillForm = () => {
-    for (const key of ["name", "image", "cpu", "memory", "script"]) inputs[key].value = definition[key] ?? "";
-    inputs.log_level.value = LOG_LEVELS.includes(definition.log_level) ? definition.log_level : "INFO";
-    inputs.routing.value = definition.routing || "cloud";
-    inputs["environment.variables"].value = variablesText(definition.environment?.variables);
-    inputRows.load(definition.input);
-    outputRows.load(definition.output);
+  const fillForm = (shown) => {
+    for (const key of ["name", "image", "cpu", "memory", "script"]) inputs[key].value = shown[key] ?? "";
+    inputs.log_level.value = LOG_LEVELS.includes(shown.log_level) ? shown.log_level : "INFO";
+    inputs.routing.value = shown.routing || "cloud";
+    inputs["environment.variables"].value = variablesText(shown.environment?.variables);
+    inputRows.load(shown.input);
+    outputRows.load(shown.output);
   };
   // The form's values over the definition, so fields the form does not show are kept.
-  const readForm = () => {
-    const next = structuredClone(definition);
+  const readForm = (base) => {
+    const next = structuredClone(base);
     for (const key of ["name", "image", "cpu", "memory", "script", "log_level", "routing"]) next[key] = inputs[key].value;
     next.name = next.name.trim();
     next.image = next.image.trim();
@@ -185,16 +184,8 @@ export default async function render(ctx) {
     return next;
   };
 
-  // The YAML tab.
-  const yamlProblem = h("div", { class: "alert", role: "alert", hidden: true, id: "yaml-problem" });
-  const editorHost = h("div", { class: "editor" });
-  const editor = yamlEditor(editorHost, {
-    label: "Service definition (FDL YAML)",
-    text: toYaml(definition),
-    describedBy: "yaml-problem yaml-hint",
-  });
-  const readYaml = () => {
-    const parsed = parseFdl(editor.text());
+  const readYaml = (text) => {
+    const parsed = parseFdl(text);
     if (parsed.problem) throw Object.assign(new Error(parsed.problem), { line: parsed.line });
     if (parsed.services.length > 1) notify(`The file defines ${parsed.services.length} services; this page edits the first.`);
     return parsed.services[0].definition;
@@ -209,118 +200,27 @@ export default async function render(ctx) {
   });
 
   // Tabs: one definition, shown as a form or as YAML.
-  let mode = "form";
-  const formPanel = h(
-    "div",
-    { role: "tabpanel", id: "panel-form", "aria-labelledby": "tab-form" },
-    h("div", { class: "form-grid" }, wrappers.name, wrappers.image, wrappers.cpu, wrappers.memory, wrappers.log_level, wrappers.routing),
-    wrappers.script,
-    h("h2", {}, "Inputs"),
-    h("p", { class: "hint" }, "Files uploaded under these bucket paths start a job."),
-    inputRows.element,
-    h("h2", {}, "Outputs"),
-    h("p", { class: "hint" }, "Files the script writes are uploaded here."),
-    outputRows.element,
-    h("h2", {}, "Environment"),
-    wrappers["environment.variables"],
-  );
-  const yamlPanel = h(
-    "div",
-    { role: "tabpanel", id: "panel-yaml", "aria-labelledby": "tab-yaml", hidden: true },
-    h("p", { class: "hint", id: "yaml-hint" }, "A service definition, or an FDL file (functions: oscar: …). Press Esc then Tab to leave the editor."),
-    editorHost,
-    yamlProblem,
-  );
-  const tabs = {
-    form: h("button", { type: "button", role: "tab", id: "tab-form", "aria-controls": "panel-form", "aria-selected": "true" }, "Form"),
-    yaml: h("button", { type: "button", role: "tab", id: "tab-yaml", "aria-controls": "panel-yaml", "aria-selected": "false", tabindex: "-1" }, "YAML"),
-  };
-  const formProblem = h("div", { class: "alert", role: "alert", hidden: true });
-
-  const showMode = (next) => {
-    mode = next;
-    formPanel.hidden = next !== "form";
-    yamlPanel.hidden = next !== "yaml";
-    for (const [key, tab] of Object.entries(tabs)) {
-      tab.setAttribute("aria-selected", String(key === next));
-      tab.tabIndex = key === next ? 0 : -1;
-    }
-  };
-  const switchTo = (next) => {
-    if (next === mode) return;
-    try {
-      definition = mode === "form" ? readForm() : readYaml();
-    } catch (error) {
-      showProblem(error);
-      return;
-    }
-    clearProblems();
-    if (next === "yaml") editor.setText(toYaml(definition));
-    else fillForm();
-    showMode(next);
-  };
-  for (const [key, tab] of Object.entries(tabs)) {
-    tab.addEventListener("click", () => switchTo(key));
-    tab.addEventListener("keydown", (event) => {
-      if (event.key !== "ArrowLeft" && event.key !== "ArrowRight") return;
-      const next = key === "form" ? "yaml" : "form";
-      switchTo(next);
-      tabs[mode].focus();
-    });
-  }
-
-  const allWrappers = () => [...ctx.root.querySelectorAll(".field[data-field]")];
-  const clearProblems = () => {
-    for (const wrapper of allWrappers()) setFieldError(wrapper, null);
-    formProblem.hidden = true;
-    yamlProblem.hidden = true;
-    editor.showErrors([]);
-  };
-  // A field path's wrapper in the form: the path itself, else its closest named parent.
-  const wrapperFor = (path) => {
-    const byName = new Map(allWrappers().map((wrapper) => [wrapper.dataset.field, wrapper]));
-    let candidate = path;
-    while (candidate) {
-      if (byName.has(candidate)) return byName.get(candidate);
-      const cut = Math.max(candidate.lastIndexOf("."), candidate.lastIndexOf("["));
-      candidate = cut > 0 ? candidate.slice(0, cut) : "";
-    }
-    return null;
-  };
-  function showProblem(error) {
-    clearProblems();
-    const fieldErrors = error instanceof ApiError && error.errors?.length ? error.errors : null;
-    if (mode === "yaml") {
-      const text = editor.text();
-      const located = fieldErrors
-        ? fieldErrors.map((item) => ({ line: lineOfField(text, item.field) || 1, message: `${item.field}: ${item.message}` }))
-        : [{ line: error.line || null, message: error.detail || error.message }];
-      editor.showErrors(located);
-      replace(
-        yamlProblem,
-        fieldErrors ? h("p", {}, "The definition is not valid:") : null,
-        fieldErrors
-          ? h("ul", {}, located.map((item) => h("li", {}, item.line ? `line ${item.line}: ${item.message}` : item.message)))
-          : h("p", {}, error.detail || error.message),
-      );
-      yamlProblem.hidden = false;
-      return;
-    }
-    const unplaced = [];
-    for (const item of fieldErrors || (error.field ? [{ field: error.field, message: error.message }] : [])) {
-      const wrapper = wrapperFor(item.field);
-      if (wrapper) {
-        const shown = wrapper.dataset.field === item.field ? item.message : `${item.field}: ${item.message}`;
-        const existing = wrapper.querySelector(".field-error").textContent;
-        setFieldError(wrapper, existing ? `${existing} ${shown}` : shown);
-      } else unplaced.push(`${item.field}: ${item.message}`);
-    }
-    if (!fieldErrors && !error.field) unplaced.push(error.detail || error.message);
-    replace(formProblem, h("p", {}, fieldErrors ? "The service was not saved: fix the fields marked below." : ""), unplaced.length ? h("ul", {}, unplaced.map((text) => h("li", {}, text))) : null);
-    formProblem.hidden = false;
-    const first = ctx.root.querySelector(".field.invalid input, .field.invalid select, .field.invalid textarea");
-    (first || formProblem).focus?.();
-  }
+  const editor = definitionForm({
+    definition,
+    formContent: [
+      h("div", { class: "form-grid" }, wrappers.name, wrappers.image, wrappers.cpu, wrappers.memory, wrappers.log_level, wrappers.routing),
+      wrappers.script,
+      h("h2", {}, "Inputs"),
+      h("p", { class: "hint" }, "Files uploaded under these bucket paths start a job."),
+      inputRows.element,
+      h("h2", {}, "Outputs"),
+      h("p", { class: "hint" }, "Files the script writes are uploaded here."),
+      outputRows.element,
+      h("h2", {}, "Environment"),
+      wrappers["environment.variables"],
+    ],
+    yamlLabel: "Service definition (FDL YAML)",
+    yamlHint: "A service definition, or an FDL file (functions: oscar: …).",
+    readForm,
+    fillForm,
+    readYaml,
+    refused: "The service was not saved: fix the fields marked below.",
+  });
 
   importInput.addEventListener("change", async () => {
     const files = [...importInput.files];
@@ -334,11 +234,9 @@ export default async function render(ctx) {
     setFieldError(importField, null);
     const imported = parsed.services[0].definition;
     const missing = await inlineScript(imported, files.filter((file) => file !== fdlFile));
-    if (editing) imported.name = definition.name;
-    definition = imported;
-    editor.setText(toYaml(definition));
-    fillForm();
-    showMode("yaml");
+    if (editing) imported.name = ctx.params.name;
+    editor.load(imported);
+    editor.showMode("yaml");
     if (missing) {
       setFieldError(importField, `The FDL's script is the file ${missing}: choose it together with the FDL file, or paste the script in.`);
     } else {
@@ -351,22 +249,22 @@ export default async function render(ctx) {
     "form",
     { class: "panel", novalidate: true },
     importField,
-    h("div", { role: "tablist", "aria-label": "Edit as" }, tabs.form, tabs.yaml),
-    formProblem,
-    formPanel,
-    yamlPanel,
+    editor.tablist,
+    editor.formProblem,
+    editor.formPanel,
+    editor.yamlPanel,
     h("div", { class: "actions" }, submit, h("a", { class: "button", href: editing ? `#/services/${encodeURIComponent(ctx.params.name)}` : "#/services" }, "Cancel")),
   );
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     let body;
     try {
-      body = mode === "form" ? readForm() : readYaml();
+      body = editor.read();
     } catch (error) {
-      showProblem(error);
+      editor.showProblem(error);
       return;
     }
-    clearProblems();
+    editor.clearProblems();
     submit.disabled = true;
     try {
       if (editing) await ctx.api.updateService(body);
@@ -375,13 +273,13 @@ export default async function render(ctx) {
       ctx.navigate(`/services/${encodeURIComponent(body.name)}`);
     } catch (error) {
       if (error.status === 401) throw error;
-      showProblem(error);
+      editor.showProblem(error);
     } finally {
       submit.disabled = false;
     }
   });
 
-  fillForm();
+  fillForm(definition);
   replace(
     ctx.root,
     h(
@@ -393,6 +291,6 @@ export default async function render(ctx) {
     h("div", { class: "page-head" }, h("h1", {}, editing ? `Edit ${ctx.params.name}` : "Create service")),
     form,
   );
-  if (ctx.query.get("mode") === "yaml") showMode("yaml");
+  if (ctx.query.get("mode") === "yaml") editor.showMode("yaml");
   (editing ? inputs.image : inputs.name).focus();
 }

@@ -16,6 +16,7 @@ import {
   poll,
   replace,
 } from "../dom.js";
+import { stateBadge } from "../bridge-schema.js";
 import { editableDefinition, toFdl, toYaml } from "../fdl.js";
 import { backendOf } from "./services.js";
 
@@ -57,7 +58,24 @@ function storagePaths(items) {
   return (items || []).length ? (items || []).map((io) => `${io.storage_provider}: ${io.path}`).join("; ") : "–";
 }
 
-function overview(service) {
+/** The bridges whose events become this service's jobs, each linked with its state. */
+function bridgeList(bridges) {
+  return h(
+    "ul",
+    { class: "plain fed-by" },
+    bridges.map((bridge) =>
+      h(
+        "li",
+        { dataset: { bridge: bridge.name } },
+        h("a", { href: `#/bridges/${encodeURIComponent(bridge.name)}` }, bridge.name),
+        ` (${bridge.type}) `,
+        stateBadge(bridge.status?.state),
+      ),
+    ),
+  );
+}
+
+function overview(service, bridges) {
   const tokenValue = h("input", { type: "text", readonly: true, class: "mono", value: "", "aria-label": "Service token" });
   const tokenRow = h("div", { class: "token-row", hidden: true }, tokenValue, h("button", { type: "button", class: "small", onclick: async () => {
     await copyText(service.token);
@@ -80,8 +98,9 @@ function overview(service) {
     ["Inputs", storagePaths(service.input)],
     ["Outputs", storagePaths(service.output)],
     ["Owner", service.owner || "–"],
+    bridges.length && ["Bridges", bridgeList(bridges)],
     ["Token", h("div", {}, reveal, tokenRow)],
-  ];
+  ].filter(Boolean);
   return h(
     "section",
     { class: "panel", "aria-labelledby": "overview-title" },
@@ -323,8 +342,18 @@ function jobsPanel(ctx, service) {
   );
 }
 
+/** The bridges that feed `name` (none when they cannot be read: they are an extra here). */
+async function bridgesOf(api, name) {
+  try {
+    return (await api.bridges()).filter((bridge) => bridge.service === name).sort((a, b) => a.name.localeCompare(b.name));
+  } catch (error) {
+    if (error.status === 401) throw error;
+    return [];
+  }
+}
+
 export default async function render(ctx) {
-  const service = await ctx.api.service(ctx.params.name);
+  const [service, bridges] = await Promise.all([ctx.api.service(ctx.params.name), bridgesOf(ctx.api, ctx.params.name)]);
   if (!ctx.isCurrent()) return;
   ctx.setTitle(service.name);
   const encoded = encodeURIComponent(service.name);
@@ -353,7 +382,7 @@ export default async function render(ctx) {
         h("button", { type: "button", class: "danger", onclick: removeService }, "Delete service"),
       ),
     ),
-    h("div", { class: "service-grid" }, overview(service), invokePanel(ctx, service)),
+    h("div", { class: "service-grid" }, overview(service, bridges), invokePanel(ctx, service)),
     jobsPanel(ctx, service),
   );
 }

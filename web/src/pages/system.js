@@ -5,7 +5,7 @@
 // page and not with the dashboard's first load.
 import uPlot from "uplot";
 import { allJobs } from "../api.js";
-import { badge, dataTable, formatBytes, formatDuration, h, poll, replace } from "../dom.js";
+import { badge, dataTable, formatBytes, formatDuration, h, keepFocus, poll, replace } from "../dom.js";
 
 const POLL_MS = 5000;
 const MINUTES = 60;
@@ -16,14 +16,6 @@ const MAX_QUEUE_SAMPLES = 720; // an hour at one sample every 5 s
 const QUEUE_ROWS = 60; // samples listed in the queue chart's table, newest first
 
 const css = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim();
-
-/** Re-render `container` with `render()` and give focus back to the element (by data-focus) that had it. */
-function keepFocus(container, render) {
-  const key = document.activeElement?.closest?.("[data-focus]")?.dataset.focus;
-  const inside = key && container.contains(document.activeElement);
-  render();
-  if (inside) container.querySelector(`[data-focus="${key}"]`)?.focus({ preventScroll: true });
-}
 
 /** A table; `headers` are labels or [label, "num"] for right-aligned number columns. */
 function table(name, caption, columns, rows) {
