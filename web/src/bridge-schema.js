@@ -20,7 +20,8 @@ const payload = {
 
 /**
  * The types, in the order offered. A field: {key, label, kind: text|number|bool|choice, default,
- * hint, required, options}. `interval` is the type's default interval and its largest value.
+ * hint, required, options, decimal (a number with a fraction)}. `interval` is the type's default
+ * interval, its largest value and what it means for that type.
  */
 export const TYPES = {
   webdav: {
@@ -100,6 +101,14 @@ export const TYPES = {
     fields: [
       { key: "provider", label: "Provider", hint: "minio.<id> of the service (default: the provider of its first minio input); the bucket and prefix come from that input." },
       { key: "endpoint", label: "Endpoint", hint: "MinIO URL (default: the provider's endpoint)." },
+      {
+        key: "reconcile",
+        label: "Reconcile (seconds)",
+        kind: "number",
+        decimal: true,
+        default: 60,
+        hint: "Seconds between listings of the input folder, which take what the listening stream did not bring (MinIO keeps no backlog for listeners).",
+      },
       verify,
     ],
     credentials: ["access_key", "secret_key"],

@@ -114,7 +114,7 @@ export default async function render(ctx) {
       input.value = current ?? item.options[0][0];
       input.addEventListener("change", () => (values[item.key] = input.value));
     } else {
-      input = textInput({ value: values[item.key] ?? "", inputmode: item.kind === "number" ? "numeric" : undefined, required: item.required });
+      input = textInput({ value: values[item.key] ?? "", inputmode: item.kind === "number" ? (item.decimal ? "decimal" : "numeric") : undefined, required: item.required });
       if (item.default !== undefined) input.placeholder = String(item.default);
       input.addEventListener("input", () => (values[item.key] = input.value));
     }
