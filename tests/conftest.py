@@ -23,6 +23,9 @@ pytest_plugins = [
     "tests.services.web",
     "tests.services.sqs",
     "tests.services.kafka",
+    # Bridge sources' sites, and the stand-in for dCache's event API.
+    "tests.fixtures.dcache",
+    "tests.fixtures.bridges",
     # Backends under the executor contract tests (after the servers they use).
     "tests.fixtures.harness_local",
     "tests.fixtures.harness_slurm",

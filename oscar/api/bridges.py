@@ -29,6 +29,8 @@ async def bridge_document(request: Request) -> Any:
     )
     if not isinstance(document, dict):
         raise BadRequestError("the bridge definition must be a JSON object")
+    # Read-only: what a GET answered may be sent back as it is (get, edit, apply).
+    document.pop("status", None)
     return document
 
 

@@ -37,7 +37,13 @@ class Source(EventSource):
     def _translated(self, exc: Exception, doing: str) -> Exception:
         from kafka import errors
 
-        if isinstance(exc, errors.NoBrokersAvailable | errors.KafkaConnectionError):
+        # kafka-python 2 says NoBrokersAvailable; 3 times its bootstrap out.
+        unreachable = (
+            errors.KafkaConnectionError,
+            errors.KafkaTimeoutError,
+            getattr(errors, "NoBrokersAvailable", errors.KafkaConnectionError),
+        )
+        if isinstance(exc, unreachable):
             return BackendUnavailableError(f"{self._where} cannot be reached ({doing})")
         if isinstance(exc, errors.AuthenticationFailedError | errors.AuthorizationError):
             return BackendError(f"{self._where} refused the bridge's credentials ({doing})")
@@ -58,6 +64,7 @@ class Source(EventSource):
             "auto_offset_reset": "earliest",
             "security_protocol": bridge.security_protocol,
             "request_timeout_ms": 30000,
+            "bootstrap_timeout_ms": 10000,
             "value_deserializer": None,
         }
         if bridge.security_protocol.startswith("SASL"):

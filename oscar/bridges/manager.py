@@ -150,8 +150,15 @@ class BridgeManager:
 
     # --- reading -------------------------------------------------------------------------
     def list(self) -> list[dict[str, Any]]:
-        """Every bridge with its status, credentials masked."""
-        return [self._answer(parse_bridge(data)) for data in self.store.list()]
+        """Every bridge with its status, credentials masked (one that can no longer be read
+        is logged and left out, never a failure of the whole list)."""
+        answers = []
+        for data in self.store.list():
+            try:
+                answers.append(self._answer(parse_bridge(data)))
+            except InvalidBridgeError as exc:
+                log.error("bridge %s cannot be read: %s", data.get("name"), exc)
+        return answers
 
     def get(self, name: str) -> dict[str, Any]:
         """One bridge with its status; `NotFoundError` when there is none."""

@@ -2,16 +2,20 @@
 
 The bridge opens MinIO's listen stream on the input's bucket and prefix (a SigV4-signed GET
 that MinIO answers with one JSON line per event) and keeps it open. MinIO keeps no backlog
-for listeners, so on every (re)connection the bridge first lists the input folder and takes
-every object whose version (ETag) it has not taken yet: what was uploaded while the control
-plane was down or the stream was broken is found there. The cursor holds the ETag taken per
-object key; an object's identity (dedup) is its key and ETag, whichever way it was found.
+for listeners, so on every (re)connection, and every `reconcile` seconds, the bridge lists the
+input folder and takes every object whose version (ETag) it has not taken yet: what was
+uploaded while the control plane was down or the stream was broken is found there. (It also
+covers MinIO releases whose listen stream sits in a 4 KiB write buffer until it fills: the
+2026-02 development build the tests use does, as its response writer wrapper drops flushes.)
+The cursor holds the ETag taken per object key; an object's identity (dedup) is its key and
+ETag, whichever way it was found.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -67,6 +71,7 @@ class Source(EventSource):
         # gone from the folder (forgotten with the first part handed over).
         self._backlog: list[tuple[SourceEvent, str, str]] = []
         self._gone: list[str] = []
+        self._next_listing = 0.0
 
     # --- connecting ----------------------------------------------------------------------
     def connect(self) -> None:
@@ -87,6 +92,7 @@ class Source(EventSource):
             raise self._refusal(response.status_code, body)
         self._stream = LineStream(response, self._where)
         self._list()
+        self._next_listing = time.monotonic() + self.bridge.reconcile
 
     def _signed(self, method: str, url: str) -> dict[str, str]:
         from botocore.auth import S3SigV4Auth
@@ -165,6 +171,9 @@ class Source(EventSource):
     def fetch(self, stop: threading.Event, limit: int) -> Batch:
         """What the listing after a (re)connection found, then the events the stream brings
         (at most `limit`)."""
+        if not self._backlog and not self._gone and time.monotonic() >= self._next_listing:
+            self._list()
+            self._next_listing = time.monotonic() + self.bridge.reconcile
         if self._backlog or self._gone:
             part, self._backlog = self._backlog[:limit], self._backlog[limit:]
             taken = {key: etag for _, key, etag in part}

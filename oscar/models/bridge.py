@@ -83,6 +83,8 @@ class _Bridge(BaseModel):
     @field_validator("credentials")
     @classmethod
     def _known_credentials(cls, value: Credentials) -> Credentials:
+        # An empty value is no credential (a form's untouched password field).
+        value = {k: v for k, v in value.items() if v.get_secret_value()}
         kind = cls.model_fields["type"].default
         allowed = CREDENTIAL_KEYS.get(kind, ())
         unknown = sorted(set(value) - set(allowed))
@@ -187,6 +189,13 @@ class MinioBridge(_Bridge):
     )
     endpoint: str = Field("", description="MinIO URL (default: the provider's endpoint)")
     verify: bool = True
+    reconcile: float = Field(
+        60.0,
+        gt=0,
+        le=86400,
+        description="Seconds between listings of the input folder, which take what the listen "
+        "stream did not bring (MinIO keeps no backlog for listeners)",
+    )
 
 
 Bridge = Annotated[
@@ -225,14 +234,22 @@ def parse_bridge(data: Any, *, prefix: str = "", source: str | None = None) -> A
 
 def merge_credentials(new: AnyBridge, old: AnyBridge | None, given: bool) -> AnyBridge:
     """`new` with the stored credentials of `old` where the update sent none (`given` False)
-    or sent a masked value back."""
+    or sent a masked value back. Stored credentials the new type does not read (the update
+    changed the type) are dropped."""
     if old is None:
         return new
+    usable = CREDENTIAL_KEYS[new.type]
     if not given:
-        return new.model_copy(update={"credentials": dict(old.credentials)})
-    kept = {
-        key: old.credentials[key] if value.get_secret_value() == MASK else value
-        for key, value in new.credentials.items()
-        if value.get_secret_value() != MASK or key in old.credentials
-    }
+        kept = {k: v for k, v in old.credentials.items() if k in usable}
+        return new.model_copy(update={"credentials": kept})
+    kept = {}
+    for key, value in new.credentials.items():
+        if value.get_secret_value() != MASK:
+            kept[key] = value
+        elif key in old.credentials:
+            kept[key] = old.credentials[key]
+        else:
+            raise InvalidBridgeError(
+                [FieldError(f"credentials.{key}", f"'{MASK}' keeps a stored value; none is stored")]
+            )
     return new.model_copy(update={"credentials": kept})
