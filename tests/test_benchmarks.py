@@ -1,7 +1,8 @@
 """The benchmark code runs and prints the table it promises (figures are never asserted on).
 
 Cheap on purpose: one real server for a few dozen requests (`run_all --quick --only
-keepalive`), a few seconds in all. The other benchmarks share `benchmarks/stats.py` and
+keepalive`), and the bridges benchmark on its cheapest source (WsgiDAV and the dCache
+stand-in, two drops): a few seconds each. The other benchmarks share `benchmarks/stats.py` and
 `benchmarks/runner.py`, which this exercises.
 """
 
@@ -11,6 +12,8 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from benchmarks.stats import Row, format_table, timing_row
 
@@ -60,3 +63,27 @@ def test_run_all_quick_keepalive_prints_the_expected_rows() -> None:
         assert NUMBER.match(baseline.split(" (")[0]), row
         assert float(ratio.rstrip("x")) > 0, row
         assert target == "p50 <= 2 ms" and met in ("yes", "NO"), row
+
+
+@pytest.mark.webdav
+def test_bridges_bench_dcache_prints_both_rows() -> None:
+    """The bridges benchmark end to end on its cheapest source (a few seconds): WsgiDAV, the
+    dCache stand-in and one `oscar serve`; one warm-up and one timed drop."""
+    script = str(REPO_ROOT / "benchmarks" / "bridges_bench.py")
+    done = subprocess.run(
+        [sys.executable, script, "--drops", "1", "--sources", "dcache"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO_ROOT,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    table = _table(done.stdout)
+    assert set(table) == {"dcache SSE: drop -> job start", "dcache SSE: drop -> output"}, done
+    for row in table.values():
+        median, p95, baseline, ratio = row[1:5]
+        assert NUMBER.match(median) and NUMBER.match(p95), row
+        assert baseline.endswith("(embedded upload, no bridge)"), row
+        assert float(ratio.rstrip("x")) > 0, row
+        assert "n=1" in row[7], row
+    assert "stands in for dCache's SSE event API" in done.stdout
