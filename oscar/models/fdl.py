@@ -1,4 +1,5 @@
-"""FDL files: `functions.oscar: [{<cluster_id>: Service}]` plus top-level providers and clusters.
+"""FDL files: `functions.oscar: [{<cluster_id>: Service}]` plus top-level providers, clusters
+and (ours, not upstream's) `bridges`.
 
 Parsing keeps the YAML line of every node so that each error names the file, the service, the
 field and the line. A `script` given as a single line is a path relative to the FDL file and is
@@ -15,6 +16,7 @@ import yaml
 from pydantic import ValidationError
 
 from oscar.errors import FieldError, InvalidServiceError
+from oscar.models.bridge import AnyBridge, InvalidBridgeError, parse_bridge
 from oscar.models.service import Cluster, Service
 from oscar.models.storage import PROVIDER_TYPES, StorageProviders
 from oscar.models.validation import format_loc, parse_service, pydantic_field_errors
@@ -41,6 +43,13 @@ class FDL:
     services: list[FDLService] = field(default_factory=list)
     storage_providers: StorageProviders = field(default_factory=StorageProviders)
     clusters: dict[str, Cluster] = field(default_factory=dict)
+    # Event bridges (`bridges:`), applied after the services they feed.
+    bridges: list[AnyBridge] = field(default_factory=list)
+    lines: dict[Loc, int] = field(default_factory=dict, repr=False)
+
+    def line_of(self, path: str) -> int | None:
+        """The YAML line of a field path such as `bridges[0].service` (or of its parent)."""
+        return line_of(path, self.lines)
 
 
 def _to_python(node: yaml.Node, loc: Loc, lines: dict[Loc, int]) -> Any:
@@ -66,6 +75,27 @@ def _scalar(node: yaml.Node) -> Any:
         return loader.construct_object(node, deep=True)
     finally:
         loader.dispose()
+
+
+def compose_with_lines(text: str) -> tuple[Any, dict[Loc, int]]:
+    """YAML text as Python data, plus the 1-based line of every path in it (`yaml.YAMLError`
+    when it is not YAML)."""
+    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    lines: dict[Loc, int] = {}
+    return (_to_python(root, (), lines) if root is not None else None), lines
+
+
+def yaml_problem(exc: yaml.YAMLError) -> FieldError:
+    """A YAML syntax error as a `FieldError` with its line."""
+    mark = getattr(exc, "problem_mark", None)
+    line = mark.line + 1 if mark is not None else None
+    problem = getattr(exc, "problem", None) or str(exc)
+    return FieldError("", f"invalid YAML: {problem}", line)
+
+
+def line_of(path: str, lines: dict[Loc, int]) -> int | None:
+    """The line of a field path (`input[0].path`), or of its nearest parent that has one."""
+    return _line_for(_loc_of(path), lines)
 
 
 def _line_for(loc: Loc, lines: dict[Loc, int]) -> int | None:
@@ -108,14 +138,9 @@ def parse_fdl(text: str, *, source: str = "<fdl>", base_dir: Path | None = None)
     """Parse FDL text; scripts are resolved relative to `base_dir`. Raises `FDLError`."""
     base_dir = base_dir or Path.cwd()
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data, lines = compose_with_lines(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise FDLError([FieldError("", f"invalid YAML: {problem}", line)], source) from None
-    lines: dict[Loc, int] = {}
-    data = _to_python(root, (), lines) if root is not None else None
+        raise FDLError([yaml_problem(exc)], source) from None
 
     def fail(loc: Loc, message: str) -> FDLError:
         return FDLError([FieldError(format_loc(loc), message, _line_for(loc, lines))], source)
@@ -136,7 +161,7 @@ def parse_fdl(text: str, *, source: str = "<fdl>", base_dir: Path | None = None)
         if value is not None and not isinstance(value, dict):
             raise fail((key,), "must be a mapping")
         shared[key] = value or {}
-    fdl = FDL()
+    fdl = FDL(lines=lines)
     try:
         fdl.storage_providers = StorageProviders.model_validate(shared["storage_providers"])
         fdl.clusters = {k: Cluster.model_validate(v or {}) for k, v in shared["clusters"].items()}
@@ -194,9 +219,41 @@ def parse_fdl(text: str, *, source: str = "<fdl>", base_dir: Path | None = None)
                 continue
             if problem is None:
                 fdl.services.append(FDLService(str(cluster_id), svc))
+    fdl.bridges = _parse_bridges(data.get("bridges"), lines, errors)
     if errors:
         raise FDLError(errors, source)
     return fdl
+
+
+def _parse_bridges(raw: object, lines: dict[Loc, int], errors: list[FieldError]) -> list[AnyBridge]:
+    """Validate the top-level `bridges` list; problems are appended to `errors` with lines."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        errors.append(FieldError("bridges", "must be a list of bridges", line_of("bridges", lines)))
+        return []
+    bridges: list[AnyBridge] = []
+    first_with: dict[str, int] = {}
+    for index, item in enumerate(raw):
+        prefix = f"bridges[{index}]"
+        try:
+            bridge = parse_bridge(item, prefix=prefix)
+        except InvalidBridgeError as exc:
+            errors.extend(
+                FieldError(e.field, e.message, line_of(e.field, lines)) for e in exc.errors
+            )
+            continue
+        # The server would take the second as an update of the first: refuse the ambiguity.
+        if bridge.name in first_with:
+            path = f"{prefix}.name"
+            message = (
+                f"bridge '{bridge.name}' is already defined by bridges[{first_with[bridge.name]}]"
+            )
+            errors.append(FieldError(path, message, line_of(path, lines)))
+            continue
+        first_with[bridge.name] = index
+        bridges.append(bridge)
+    return bridges
 
 
 def _merge_providers(shared: dict[str, Any], own: object) -> object:
