@@ -1,4 +1,5 @@
-"""`oscar`: run the control plane (`oscar serve`) and check FDL files (`oscar validate`)."""
+"""`oscar`: run the control plane (`oscar serve`), check FDL files (`oscar validate`) and import
+DCNiOS workflows as bridges of a running control plane (`oscar bridge import`)."""
 
 from __future__ import annotations
 
@@ -16,13 +17,17 @@ import uvicorn
 from pydantic import ValidationError
 
 from oscar import __version__
-from oscar.errors import ConfigurationError, InvalidServiceError
+from oscar.errors import ConfigurationError, FieldError, InvalidServiceError
 
 app = typer.Typer(
     help="oscar: an OSCAR-compatible serverless, event-driven FaaS platform.",
     no_args_is_help=True,
     add_completion=False,
 )
+bridge_app = typer.Typer(
+    help="Event bridges of a running control plane.", no_args_is_help=True, add_completion=False
+)
+app.add_typer(bridge_app, name="bridge")
 log = logging.getLogger("oscar")
 
 
@@ -170,13 +175,15 @@ def serve(
 def validate(
     files: Annotated[list[Path], typer.Argument(help="FDL files to check", exists=False)],
 ) -> None:
-    """Check FDL files without a server: every error is printed with its file, field and line."""
+    """Check FDL files without a server: every error is printed with its file, field and line.
+    A bridge whose service is in the same file is checked against it (the input it feeds)."""
     from oscar.models.fdl import load_fdl
 
     failed = False
     for path in files:
         try:
             fdl = load_fdl(path)
+            _check_bridge_targets(fdl)
         except InvalidServiceError as exc:
             failed = True
             for err in exc.errors:
@@ -184,9 +191,136 @@ def validate(
                 typer.echo(f"{where}: {err.field or 'file'}: {err.message}", err=True)
             continue
         names = ", ".join(f"{s.service.name} (cluster {s.cluster_id})" for s in fdl.services)
+        if fdl.bridges:
+            names += "; bridges: " + ", ".join(f"{b.name} → {b.service}" for b in fdl.bridges)
         typer.echo(f"{path}: ok: {names}")
     if failed:
         raise typer.Exit(1)
+
+
+def _check_bridge_targets(fdl: Any) -> None:
+    """`InvalidServiceError` for each bridge the service it names in the file cannot take."""
+    from oscar.bridges.manager import check_target
+    from oscar.models.bridge import InvalidBridgeError
+
+    services = {entry.service.name: entry.service for entry in fdl.services}
+    errors: list[FieldError] = []
+    for index, bridge in enumerate(fdl.bridges):
+        service = services.get(bridge.service)
+        if service is None:
+            continue  # it may exist on the cluster already: the server checks it then
+        try:
+            check_target(bridge, service)
+        except InvalidBridgeError as exc:
+            for err in exc.errors:
+                field = f"bridges[{index}].{err.field}"
+                errors.append(FieldError(field, err.message, fdl.line_of(field)))
+    if errors:
+        raise InvalidServiceError(errors)
+
+
+@bridge_app.command("import")
+def bridge_import(
+    file: Annotated[Path, typer.Argument(metavar="DCNIOS_FILE", help="DCNiOS workflow YAML")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the bridges (credentials masked); send none")
+    ] = False,
+    endpoint: Annotated[
+        str | None,
+        typer.Option(help="The control plane's API (default: http://127.0.0.1:<OSCAR_PORT>)"),
+    ] = None,
+    user: Annotated[
+        str | None, typer.Option(help="Admin user (default: OSCAR_USERNAME, else oscar)")
+    ] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="The server's state directory, for its admin-password file when "
+            "OSCAR_PASSWORD is not set (default: OSCAR_DATA_DIR, else ~/.local/share/oscar)"
+        ),
+    ] = None,
+) -> None:
+    """Turn a DCNiOS workflow's source → OSCAR connections into bridges of a running control
+    plane (create, or update by name). The password is never taken on the command line."""
+    import os
+
+    import httpx
+    import yaml
+
+    from oscar.bridges.dcnios import DcniosError, describe, load
+    from oscar.settings import Settings
+
+    try:
+        # DCNiOS reads the user's AWS_* variables and ~/.aws/credentials; so does the import
+        # (the invoking user's, not settings of the control plane).
+        conversion = load(file, environ=dict(os.environ))
+    except DcniosError as exc:
+        for err in exc.errors:
+            typer.echo(describe(err, str(file)), err=True)
+        raise _fail(f"{file} cannot be converted: nothing was sent") from None
+    for warning in conversion.warnings:
+        typer.echo(f"warning: {describe(warning, str(file))}", err=True)
+    if not conversion.bridges:
+        raise _fail(f"{file} connects no source to an OSCAR destination: no bridge to import")
+    if dry_run:
+        typer.echo(yaml.safe_dump(conversion.masked(), sort_keys=False).rstrip())
+        return
+    overrides = {"username": user, "data_dir": data_dir}
+    try:
+        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        raise _fail(f"invalid configuration:\n{exc}", 2) from None
+    password = _admin_password(settings)
+    url = (endpoint or f"http://127.0.0.1:{settings.port}").rstrip("/")
+    with httpx.Client(base_url=url, auth=(settings.username, password), timeout=30) as client:
+        for bridge in conversion.bridges:
+            try:
+                verb = _send_bridge(client, bridge)
+            except httpx.TransportError as exc:
+                what = type(exc).__name__
+                raise _fail(f"cannot reach {url} ({what}): is oscar serve running?") from None
+            except _RefusedError as exc:
+                raise _fail(f"bridge '{bridge['name']}': {exc}") from None
+            typer.echo(f"bridge '{bridge['name']}' {verb}")
+
+
+class _RefusedError(Exception):
+    """The control plane refused a bridge; the message is its answer."""
+
+
+def _send_bridge(client: Any, bridge: dict[str, Any]) -> str:
+    """POST the bridge, or PUT it when the name exists; `created` or `updated`."""
+    response = client.post("/system/bridges", json=bridge)
+    verb = "created"
+    if response.status_code == 409:
+        response = client.put(f"/system/bridges/{bridge['name']}", json=bridge)
+        verb = "updated"
+    if response.status_code in (200, 201):
+        return verb
+    if response.status_code == 401:
+        raise _RefusedError("bad credentials (401): check --user and OSCAR_PASSWORD or --data-dir")
+    try:
+        detail = response.json().get("detail") or response.text
+    except ValueError:
+        detail = response.text
+    raise _RefusedError(f"{response.request.method} answered {response.status_code}: {detail}")
+
+
+def _admin_password(settings: Any) -> str:
+    """OSCAR_PASSWORD, else the data directory's admin-password file (never generated here)."""
+    if settings.password is not None and settings.password.get_secret_value():
+        return str(settings.password.get_secret_value())
+    path = settings.password_file
+    try:
+        password = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise _fail(
+            f"no admin password: set OSCAR_PASSWORD, or point --data-dir at the server's data "
+            f"directory ({path}: {exc.strerror})"
+        ) from None
+    if not password:
+        raise _fail(f"{path} is empty: set OSCAR_PASSWORD")
+    return password
 
 
 @app.command()
