@@ -8,7 +8,15 @@ from __future__ import annotations
 
 import typer
 
-from cli.commands import apply, bucket, cluster, hub, service, storage  # noqa: F401 - storage adds commands
+from cli.commands import (  # noqa: F401 - storage adds commands
+    apply,
+    bridge,
+    bucket,
+    cluster,
+    hub,
+    service,
+    storage,
+)
 from cli.common import DEFAULT_CONFIG, ConfigOption, alias, alias_group
 from oscar import __version__
 
@@ -25,6 +33,8 @@ app.add_typer(bucket.app, name="bucket")
 alias_group(app, ["b", "buckets"], bucket.app)
 app.add_typer(hub.app, name="hub")
 alias_group(app, ["h"], hub.app)
+app.add_typer(bridge.app, name="bridge")  # ours: upstream oscar-cli has no bridges
+alias_group(app, ["br", "bridges"], bridge.app)
 app.command("apply")(apply.apply)
 alias(app, ["a"], apply.apply)
 app.command("delete")(apply.delete)

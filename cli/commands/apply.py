@@ -4,6 +4,9 @@ An FDL's `functions.oscar` is a list of `{<cluster_id>: <service>}`; as upstream
 to the cluster of the configuration file named by its key (`default-cluster` means the default
 one), unless `-c ID` or `--default` redirects every entry. Every target cluster is resolved and
 checked before anything is sent, so an unknown id fails with nothing half-applied.
+
+The FDL's `bridges` (ours) go to the cluster that receives their service (else the `-c` or
+default cluster): applied after the services they feed, deleted before them.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import typer
 
 from cli import config as config_file
 from cli.client import ClientError, OscarClient
+from cli.commands.bridge import delete_bridge, send_bridges
 from cli.common import (
     DEFAULT_CONFIG,
     ConfigOption,
@@ -42,6 +46,23 @@ class Entry:
     key: str
     cluster_id: str
     service: dict[str, Any]
+    original: str = ""  # the service's name in the file (before `-n`)
+
+
+@dataclass
+class BridgeEntry:
+    """One of the FDL's bridges and the cluster it goes to."""
+
+    cluster_id: str
+    bridge: dict[str, Any]
+
+
+@dataclass
+class Plan:
+    """Where every service and bridge of an FDL goes."""
+
+    entries: list[Entry]
+    bridges: list[BridgeEntry]
 
 
 def _rename_bucket(path: str, old: str, new: str) -> str:
@@ -83,7 +104,7 @@ def _plan(
     target: str | None,
     use_default: bool,
     name: str | None,
-) -> list[Entry]:
+) -> Plan:
     """Parse the FDL and resolve every entry's cluster; fail before anything is sent."""
     try:
         fdl = load_fdl(fdl_path)
@@ -111,8 +132,27 @@ def _plan(
         service["cluster_id"] = cluster_id
         if name and name.strip():
             _override_name(service, name.strip())
-        entries.append(Entry(item.cluster_id, cluster_id, service))
-    return entries
+        entries.append(Entry(item.cluster_id, cluster_id, service, item.service.name))
+    bridges: list[BridgeEntry] = []
+    for bridge in fdl.bridges:
+        data = bridge.private()
+        if "credentials" not in bridge.model_fields_set:
+            data.pop("credentials")  # left out: an update keeps the stored ones
+        feeds = next((e for e in entries if e.original == bridge.service), None)
+        if feeds is not None:
+            # Where its service goes, under the name it is deployed with (`-n`).
+            cluster_id, data["service"] = feeds.cluster_id, feeds.service["name"]
+        else:
+            cluster_id = settings.default if use_default else (target or settings.default)
+            if not cluster_id:
+                fail("no default cluster is set: use `oscar-cli cluster default -s ID`")
+            if cluster_id not in settings.oscar:
+                fail(
+                    f"cluster '{cluster_id}' (for bridge '{bridge.name}') is not configured "
+                    f"(known: {known})"
+                )
+        bridges.append(BridgeEntry(cluster_id, data))
+    return Plan(entries, bridges)
 
 
 def _load(config: Path) -> config_file.CliConfig:
@@ -122,13 +162,9 @@ def _load(config: Path) -> config_file.CliConfig:
         fail(str(exc))
 
 
-def _clients(
-    settings: config_file.CliConfig, entries: list[Entry], debug: bool
-) -> dict[str, OscarClient]:
-    return {
-        e.cluster_id: OscarClient(e.cluster_id, settings.oscar[e.cluster_id], debug)
-        for e in entries
-    }
+def _clients(settings: config_file.CliConfig, plan: Plan, debug: bool) -> dict[str, OscarClient]:
+    targets = [e.cluster_id for e in plan.entries] + [b.cluster_id for b in plan.bridges]
+    return {cid: OscarClient(cid, settings.oscar[cid], debug) for cid in dict.fromkeys(targets)}
 
 
 def apply(
@@ -142,12 +178,12 @@ def apply(
     config: ConfigOption = DEFAULT_CONFIG,
     debug: DebugOption = False,
 ) -> None:
-    """Create or edit the FDL's services, each on the cluster its entry names."""
+    """Create or edit the FDL's services, each on the cluster its entry names, then its bridges."""
     settings = _load(config)
-    entries = _plan(fdl, settings, cluster, use_default, name)
+    plan = _plan(fdl, settings, cluster, use_default, name)
     clients: dict[str, OscarClient] = {}
     try:
-        clients = _clients(settings, entries, debug)
+        clients = _clients(settings, plan, debug)
         # As upstream: reach every target cluster first. A service with replicas gets the
         # credentials of all of them (`clusters`) so its jobs can delegate; upstream gives them
         # to every service, but a service that never delegates should not hold admin passwords.
@@ -163,7 +199,7 @@ def apply(
             for cid in clients
         }
         typer.echo(f'Applying file "{fdl.name}"...')
-        for entry in entries:
+        for entry in plan.entries:
             client, service = clients[entry.cluster_id], entry.service
             if service.get("replicas"):
                 service["clusters"] = {**(service.get("clusters") or {}), **shared}
@@ -177,6 +213,9 @@ def apply(
             client.request(method, "/system/services", json=service, expect=(200, 201, 204))
             verb = "updated" if exists else "created"
             typer.echo(f"service '{service['name']}' {verb} on '{entry.cluster_id}'")
+        # After the services: a bridge is refused unless its service exists.
+        for item in plan.bridges:
+            send_bridges(clients[item.cluster_id], [item.bridge])
     except ClientError as exc:
         fail(str(exc))
     finally:
@@ -195,14 +234,21 @@ def delete(
     config: ConfigOption = DEFAULT_CONFIG,
     debug: DebugOption = False,
 ) -> None:
-    """Delete the FDL's services, each from the cluster its entry names."""
+    """Delete the FDL's bridges, then its services, each from the cluster its entry names."""
     settings = _load(config)
-    entries = _plan(fdl, settings, cluster, use_default, name)
+    plan = _plan(fdl, settings, cluster, use_default, name)
     clients: dict[str, OscarClient] = {}
     try:
-        clients = _clients(settings, entries, debug)
+        clients = _clients(settings, plan, debug)
         typer.echo(f'Deleting file "{fdl.name}"...')
-        for entry in entries:
+        # Before the services, so no bridge is left feeding a service that is gone.
+        for item in plan.bridges:
+            bridge_name = item.bridge["name"]
+            if delete_bridge(clients[item.cluster_id], bridge_name):
+                typer.echo(f"bridge '{bridge_name}' deleted from '{item.cluster_id}'")
+            else:
+                typer.echo(f"bridge '{bridge_name}' was not on '{item.cluster_id}'")
+        for entry in plan.entries:
             service_name = entry.service["name"]
             client = clients[entry.cluster_id]
             client.request("DELETE", f"/system/services/{service_name}", expect=(204,))
