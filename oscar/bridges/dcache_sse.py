@@ -28,6 +28,7 @@ from oscar.models.bridge import DCacheBridge
 
 FLAGS = ["IN_CLOSE_WRITE", "IN_MOVED_TO"]
 MAX_BATCH = 500
+READ_TIMEOUT = 600.0
 # An event is `event:`, `id:` and `data:` lines and a blank one.
 LINES_PER_EVENT = 4
 
@@ -53,7 +54,9 @@ class Source(EventSource):
             auth=auth,
             headers=headers,
             verify=self.bridge.verify,
-            timeout=httpx.Timeout(30, read=None),
+            # dCache may stay quiet for long: a read this long without a byte means a dead
+            # connection, reopened after the last recorded event.
+            timeout=httpx.Timeout(30, read=READ_TIMEOUT),
         )
         self._where = f"dCache {self.api}"
         self._stream: LineStream | None = None
@@ -108,7 +111,7 @@ class Source(EventSource):
             response = self._open("")
             if response is None:
                 raise BackendError(f"{self._where} lost the channel it just created")
-        self._stream = LineStream(response, self._where)
+        self._stream = LineStream(lambda: response, self._where)
 
     def _open(self, last_id: str) -> httpx.Response | None:
         headers = {"Accept": "text/event-stream"}

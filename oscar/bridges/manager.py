@@ -17,6 +17,7 @@ from oscar.bridges.store import BridgeStore
 from oscar.errors import FieldError, ServiceNotFoundError
 from oscar.jobs.dispatcher import Dispatcher
 from oscar.models.bridge import (
+    MASK,
     AnyBridge,
     InvalidBridgeError,
     KafkaBridge,
@@ -181,6 +182,12 @@ class BridgeManager:
 
     def create(self, bridge: AnyBridge) -> dict[str, Any]:
         """Store and start a new bridge; `ConflictError` when the name is taken."""
+        masked = sorted(k for k, v in bridge.credentials.items() if v.get_secret_value() == MASK)
+        if masked:
+            raise InvalidBridgeError(
+                [FieldError(f"credentials.{k}", f"'{MASK}' keeps a stored value; none is stored")
+                 for k in masked]
+            )  # fmt: skip
         self._validate(bridge)
         with self._lock:
             self.store.create(bridge.name, bridge.private())

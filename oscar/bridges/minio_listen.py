@@ -39,6 +39,8 @@ from oscar.models.bridge import MinioBridge
 
 # Events one fetch hands over at most.
 MAX_BATCH = 500
+# Seconds between MinIO's empty keep-alive records; the read timeout is a few of them.
+PING_SECONDS = 10
 
 
 class Source(EventSource):
@@ -64,7 +66,9 @@ class Source(EventSource):
         self._region = str(settings.get("region") or "") or "us-east-1"
         self._verify = self.bridge.verify and bool(settings.get("verify", True))
         self._where = f"MinIO {self.endpoint} bucket '{self.bucket}'"
-        self._client = httpx.Client(verify=self._verify, timeout=httpx.Timeout(30, read=None))
+        self._client = httpx.Client(
+            verify=self._verify, timeout=httpx.Timeout(30, read=3 * PING_SECONDS)
+        )
         self._stream: LineStream | None = None
         self._known: dict[str, str] = {}
         # What the listing found and is not handed over yet: (event, key, ETag), and the keys
@@ -75,10 +79,26 @@ class Source(EventSource):
 
     # --- connecting ----------------------------------------------------------------------
     def connect(self) -> None:
-        """Open the listen stream, then list the folder for what happened before it."""
+        """Start the listen stream, then list the folder for what happened before it (the
+        listing also proves the endpoint, the bucket and the credentials)."""
         self._known = self.context.cursor()
+        self._stream = LineStream(self._open_stream, self._where)
+        self._list()
+        self._next_listing = time.monotonic() + self.bridge.reconcile
+
+    def _open_stream(self) -> httpx.Response:
+        """The listen request (in the stream's thread: the server may answer late or never).
+
+        `ping` makes a healthy MinIO send an empty record every few seconds, so that a dead
+        connection is noticed by the read timeout.
+        """
         query = urlencode(
-            [("events", "s3:ObjectCreated:*"), ("prefix", self.prefix), ("suffix", "")]
+            [
+                ("events", "s3:ObjectCreated:*"),
+                ("prefix", self.prefix),
+                ("suffix", ""),
+                ("ping", str(PING_SECONDS)),
+            ]
         )
         url = f"{self.endpoint}/{self.bucket}?{query}"
         request = self._client.build_request("GET", url, headers=self._signed("GET", url))
@@ -90,9 +110,7 @@ class Source(EventSource):
             body = response.read().decode(errors="replace")
             response.close()
             raise self._refusal(response.status_code, body)
-        self._stream = LineStream(response, self._where)
-        self._list()
-        self._next_listing = time.monotonic() + self.bridge.reconcile
+        return response
 
     def _signed(self, method: str, url: str) -> dict[str, str]:
         from botocore.auth import S3SigV4Auth
@@ -182,7 +200,16 @@ class Source(EventSource):
             return batch
         assert self._stream is not None
         most = min(MAX_BATCH, limit)
-        lines = self._stream.take(self.bridge.interval, stop, lambda got: len(got) >= most)
+        try:
+            lines = self._stream.take(self.bridge.interval, stop, lambda got: len(got) >= most)
+        except BackendError as exc:
+            # The listings still find every object: say so, and open the stream again.
+            self.notice = (
+                f"the listen stream failed ({exc}); listing every {self.bridge.reconcile:g}s"
+            )
+            self._stream.close()
+            self._stream = LineStream(self._open_stream, self._where)
+            return Batch()
         batch = Batch(token=({}, []))
         for line in lines:
             if not line.strip():

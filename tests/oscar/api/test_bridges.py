@@ -59,6 +59,7 @@ def test_every_route_needs_admin_credentials(anon: httpx.Client, target: str) ->
         ({"credentials": {"api_key": "x"}}, "credentials"),
         ({"stable_polls": 0}, "stable_polls"),
         ({"service": "no-such-service"}, "service"),
+        ({"credentials": {"password": "********"}}, "credentials.password"),
     ],
 )
 def test_invalid_definitions_get_400_naming_the_field(

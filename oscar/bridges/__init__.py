@@ -1,0 +1,1 @@
+"""Event bridges: sources that turn new files and messages elsewhere into jobs."""
