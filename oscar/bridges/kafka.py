@@ -65,6 +65,10 @@ class Source(EventSource):
             "security_protocol": bridge.security_protocol,
             "request_timeout_ms": 30000,
             "bootstrap_timeout_ms": 10000,
+            # A member that died without leaving (kill -9) holds its partitions this long
+            # before a new one gets them.
+            "session_timeout_ms": 10000,
+            "heartbeat_interval_ms": 3000,
             "value_deserializer": None,
         }
         if bridge.security_protocol.startswith("SASL"):

@@ -101,7 +101,9 @@ class Source(EventSource):
             ]
         )
         url = f"{self.endpoint}/{self.bucket}?{query}"
-        request = self._client.build_request("GET", url, headers=self._signed("GET", url))
+        # Uncompressed: MinIO's gzip layer holds the stream back, then drops the connection.
+        headers = {**self._signed("GET", url), "Accept-Encoding": "identity"}
+        request = self._client.build_request("GET", url, headers=headers)
         try:
             response = self._client.send(request, stream=True)
         except httpx.TransportError as exc:

@@ -9,92 +9,14 @@
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
 
-from oscar.bridges.base import Batch, EventSource, SourceContext
-from oscar.bridges.manager import make_source
-from oscar.bridges.store import BridgeStore
 from oscar.errors import BackendError
 from oscar.events.scope import function_config
-from oscar.models.bridge import parse_bridge
-from oscar.models.service import Service
-from oscar.models.storage import MinIOProvider
-from oscar.models.validation import parse_service
 from supervisor.events import out_of_scope, parse_event
-from tests.fixtures.bridges import Site, site_params
-
-ROOM = 1000  # the backlog room the runner would offer
-
-
-class Harness:
-    """A source of one bridge, built as the runner builds it, on a private cursor store."""
-
-    def __init__(self, site: Site, tmp_path: Path) -> None:
-        self.site = site
-        self.name = f"c{uuid.uuid4().hex[:8]}"
-        self.service: Service = parse_service(site.service(self.name))
-        site.prepare(self.name)
-        self.store = BridgeStore(tmp_path / f"{self.name}.db")
-        self.sources: list[EventSource] = []
-
-    def source(self, bridge: dict[str, Any] | None = None) -> EventSource:
-        """A new source for the bridge (the same cursor store each time), connected."""
-        definition = parse_bridge(bridge or self.site.bridge(self.name, self.name))
-        if not self.store.list():
-            self.store.create(definition.name, definition.private())
-        context = SourceContext(
-            definition, self.service, self.store, MinIOProvider(endpoint="http://127.0.0.1:1")
-        )
-        source = make_source(context)
-        self.sources.append(source)
-        source.connect()
-        return source
-
-    def close(self) -> None:
-        for source in self.sources:
-            source.close()
-        self.store.close()
-
-
-@pytest.fixture
-def harness(site: Site, tmp_path: Path) -> Iterator[Harness]:
-    made = Harness(site, tmp_path)
-    yield made
-    made.close()
-
-
-def collect(source: EventSource, count: int, timeout: float = 60) -> list[Batch]:
-    """Fetch until the batches hold `count` events (fail after `timeout` seconds)."""
-    batches: list[Batch] = []
-    deadline = time.monotonic() + timeout
-    stop = _never()
-    while sum(len(b.events) for b in batches) < count:
-        assert time.monotonic() < deadline, (
-            f"{sum(len(b.events) for b in batches)} of {count} events within {timeout}s"
-        )
-        batches.append(source.fetch(stop, ROOM))
-    return batches
-
-
-def _never() -> Any:
-    import threading
-
-    return threading.Event()
-
-
-def events(batches: list[Batch]) -> list[Any]:
-    return [event for batch in batches for event in batch.events]
-
-
-def drain(source: EventSource, fetches: int = 4) -> list[Any]:
-    """What a few more fetches bring (each waits about one interval)."""
-    return events([source.fetch(_never(), ROOM) for _ in range(fetches)])
+from tests.fixtures.bridges import Harness, collect, drain, events, site_params
 
 
 @pytest.mark.parametrize("site", site_params(), indirect=True)
