@@ -186,6 +186,50 @@ def message_events(service: Service, body: str, payload: str, identity: str) -> 
     return routed_events(service, records)
 
 
+class Versions:
+    """The cursor of a listing source: the version taken of each file or object, by name.
+
+    A batch's token is `(taken, gone)`: versions to remember and names to forget (no longer
+    there, so that a new file of the same name is a new version); `commit` writes both at once.
+    """
+
+    def __init__(self, context: SourceContext) -> None:
+        self._context = context
+        self.known: dict[str, str] = {}
+        # Handed out and not committed yet (by this connection: a new one hands them again).
+        self._handed: dict[str, str] = {}
+
+    def load(self) -> None:
+        """Read the committed cursor."""
+        self.known = self._context.cursor()
+        self._handed = {}
+
+    def is_taken(self, name: str, version: str) -> bool:
+        """Whether this version of `name` was taken already (or handed out just now, so that
+        an object both listed and announced is handed out once)."""
+        return version in (self.known.get(name), self._handed.get(name))
+
+    def hand(self, taken: dict[str, str]) -> None:
+        """Note versions handed out in a batch (committed later)."""
+        self._handed.update(taken)
+
+    def gone(self, present: dict[str, str]) -> list[str]:
+        """Names taken once that a complete listing no longer shows."""
+        return [name for name in self.known if name not in present]
+
+    def commit(self, token: tuple[dict[str, str], list[str]] | None) -> None:
+        """Remember the versions taken and forget the names gone (on disk when this returns)."""
+        if token is None:
+            return
+        taken, gone = token
+        self._context.move_cursor(taken, gone)
+        self.known.update(taken)
+        for name in gone:
+            self.known.pop(name, None)
+        for name in taken:
+            self._handed.pop(name, None)
+
+
 class Backoff:
     """Exponential backoff with a ceiling: 1, 2, 4 ... `ceiling` seconds."""
 

@@ -27,6 +27,7 @@ from oscar.bridges.base import (
     EventSource,
     SourceContext,
     SourceEvent,
+    Versions,
     first_input,
     provider_settings,
     route_record,
@@ -70,7 +71,7 @@ class Source(EventSource):
             verify=self._verify, timeout=httpx.Timeout(30, read=3 * PING_SECONDS)
         )
         self._stream: LineStream | None = None
-        self._known: dict[str, str] = {}
+        self._versions = Versions(context)
         # What the listing found and is not handed over yet: (event, key, ETag), and the keys
         # gone from the folder (forgotten with the first part handed over).
         self._backlog: list[tuple[SourceEvent, str, str]] = []
@@ -81,7 +82,7 @@ class Source(EventSource):
     def connect(self) -> None:
         """Start the listen stream, then list the folder for what happened before it (the
         listing also proves the endpoint, the bucket and the credentials)."""
-        self._known = self.context.cursor()
+        self._versions.load()
         self._stream = LineStream(self._open_stream, self._where)
         self._list()
         self._next_listing = time.monotonic() + self.bridge.reconcile
@@ -159,7 +160,7 @@ class Source(EventSource):
                     if key.endswith("/") and not obj.get("Size"):
                         continue
                     present[key] = etag
-                    if self._known.get(key) != etag:
+                    if not self._versions.is_taken(key, etag):
                         event = minio_event(
                             "s3:ObjectCreated:Put",
                             self.bucket,
@@ -181,7 +182,8 @@ class Source(EventSource):
         finally:
             s3.close()
         self._backlog = backlog
-        self._gone = [key for key in self._known if key not in present]
+        self._versions.hand({key: etag for _, key, etag in backlog})
+        self._gone = self._versions.gone(present)
 
     def _event(self, event: dict[str, Any], key: str, etag: str) -> SourceEvent:
         dedup = f"{self.service.name}:{self.provider}:{self.bucket}/{key}:{etag}"
@@ -230,20 +232,15 @@ class Source(EventSource):
             batch.ignored += 1
             return
         etag = str(record.event["Records"][0]["s3"]["object"].get("eTag") or "").strip('"')
-        if self._known.get(record.key) == etag:
+        if self._versions.is_taken(record.key, etag):
             return  # taken already (found by the listing, or announced twice)
         batch.events.append(self._event(record.event, record.key, etag))
         batch.token[0][record.key] = etag
+        self._versions.hand({record.key: etag})
 
     def commit(self, batch: Batch) -> None:
         """Remember the versions taken (and forget the objects that are gone)."""
-        if batch.token is None:
-            return
-        taken, gone = batch.token
-        self.context.move_cursor(taken, gone)
-        self._known.update(taken)
-        for key in gone:
-            self._known.pop(key, None)
+        self._versions.commit(batch.token)
 
     def lag(self) -> int | None:
         """Lines received and not yet taken."""

@@ -28,6 +28,7 @@ from oscar.bridges.base import (
     EventSource,
     SourceContext,
     SourceEvent,
+    Versions,
     first_input,
     provider_settings,
 )
@@ -198,13 +199,13 @@ class Source(EventSource):
         auth, headers = webdav_auth(user, password, bridge.secret("token"))
         verify = bridge.verify and bool(settings.get("verify", True))
         self._lister = WebDavLister(self.endpoint, auth, headers, verify)
-        self._known: dict[str, str] = {}
+        self._versions = Versions(context)
         self._candidates: dict[str, tuple[str, int]] = {}  # path → (version, times seen)
         self._next_poll = 0.0
 
     def connect(self) -> None:
         """Load the cursor and check the folder can be listed."""
-        self._known = self.context.cursor()
+        self._versions.load()
         self._lister.list(self.folder, recursive=False)
 
     def close(self) -> None:
@@ -226,7 +227,7 @@ class Source(EventSource):
         taken: dict[str, str] = {}
         candidates: dict[str, tuple[str, int]] = {}
         for path, version in listing.items():
-            if self._known.get(path) == version:
+            if self._versions.is_taken(path, version):
                 continue
             seen_version, times = self._candidates.get(path, ("", 0))
             times = times + 1 if seen_version == version else 1
@@ -235,7 +236,7 @@ class Source(EventSource):
             else:
                 candidates[path] = (version, times)
         self._candidates = candidates
-        gone = [path for path in self._known if path not in listing]
+        gone = self._versions.gone(listing)
         subscription = self._lister.folder_url(self.folder)
         events = []
         for path, version in sorted(taken.items()):
@@ -246,14 +247,9 @@ class Source(EventSource):
             }
             dedup = f"{self.service.name}:{self.provider}:{self.input_path}/{name}:{version}"
             events.append(SourceEvent(json.dumps(event), dedup, subject=name))
+        self._versions.hand(taken)
         return Batch(events, token=(taken, gone))
 
     def commit(self, batch: Batch) -> None:
         """Remember the versions taken and forget the files that are gone."""
-        if batch.token is None:
-            return
-        taken, gone = batch.token
-        self.context.move_cursor(taken, gone)
-        self._known.update(taken)
-        for path in gone:
-            self._known.pop(path, None)
+        self._versions.commit(batch.token)

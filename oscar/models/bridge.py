@@ -12,7 +12,7 @@ key is an error naming it, so a misspelt `intervall` is not silently ignored.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
@@ -198,10 +198,6 @@ class MinioBridge(_Bridge):
     )
 
 
-Bridge = Annotated[
-    WebDavBridge | DCacheBridge | SqsBridge | KafkaBridge | MinioBridge,
-    Field(discriminator="type"),
-]
 _BY_TYPE: dict[str, type[_Bridge]] = {
     "webdav": WebDavBridge,
     "dcache": DCacheBridge,
