@@ -65,12 +65,15 @@ def wait_for_all(server: RunningServer, name: str, names: list[str], timeout: fl
     """Until every input has its output and a Succeeded job; then exactly one of each."""
     api = server.client()
     expected = sorted(output_of(n) for n in names)
-    common.wait_until(
-        lambda: set(outputs(server, name)) >= set(expected),
-        timeout=timeout,
-        interval=1,
-        what=f"{len(names)} outputs",
-    )
+    try:
+        common.wait_until(
+            lambda: set(outputs(server, name)) >= set(expected),
+            timeout=timeout,
+            interval=1,
+            what=f"{len(names)} outputs",
+        )
+    except common.ServiceUnavailableError as exc:
+        raise AssertionError(f"{exc}\n{_diagnosis(server, name, names)}") from None
 
     def succeeded() -> dict[str, Any] | None:
         jobs = all_jobs(api, name)
@@ -80,6 +83,19 @@ def wait_for_all(server: RunningServer, name: str, names: list[str], timeout: fl
     jobs = common.wait_until(succeeded, timeout=120, interval=1, what="every job Succeeded")
     assert len(jobs) == len(names)  # one job per file: none lost, none doubled
     assert sorted(outputs(server, name)) == expected
+
+
+def _diagnosis(server: RunningServer, name: str, names: list[str]) -> str:
+    """What a failed wait shows: the jobs by status, the bridges, the server's last lines."""
+    api = server.client()
+    jobs = all_jobs(api, name)
+    states: dict[str, int] = {}
+    for job in jobs.values():
+        states[job["status"]] = states.get(job["status"], 0) + 1
+    missing = sorted(set(output_of(n) for n in names) - set(outputs(server, name)))
+    bridges = [(b["name"], b["status"]) for b in api.get("/system/bridges").json()]
+    tail = "\n".join(server.log().splitlines()[-60:])
+    return f"jobs {states}; missing {missing[:10]}; bridges {bridges}\nserver log:\n{tail}"
 
 
 @pytest.mark.slow

@@ -299,8 +299,10 @@ def test_a_burst_is_handed_over_in_batches_and_a_lone_job_at_once(tmp_path: Path
         await until(lambda: len(w.store.queued("local")) == 6, "the rest gathering")
         assert len(w.fake.batches) == 2  # not full, window not over: still gathering
         w.fake.batch_window = 0.0  # the window ends
-        await until(lambda: len(w.fake.batches) == 3, "the rest handed over")
-        assert len(w.fake.batches[2]) == 6
+        # A loop turn that read the queue before "poke" was on disk may hand the other five
+        # first: what counts is that all six go, without waiting for the old window.
+        rest = lambda: sum(len(b) for b in w.fake.batches[2:])  # noqa: E731
+        await until(lambda: rest() == 6, "the rest handed over")
         handles = {w.store.get(j.name).backend_id for j in burst}
         assert len(handles) == 25 and None not in handles  # each its own job
 
