@@ -204,8 +204,10 @@ class Source(EventSource):
             return batch
         assert self._stream is not None
         most = min(MAX_BATCH, limit)
+        # Waiting on the stream never delays the next listing.
+        wait = min(self.bridge.interval, max(0.0, self._next_listing - time.monotonic()))
         try:
-            lines = self._stream.take(self.bridge.interval, stop, lambda got: len(got) >= most)
+            lines = self._stream.take(wait, stop, lambda got: len(got) >= most)
         except BackendError as exc:
             # The listings still find every object: say so, and open the stream again.
             self.notice = (
