@@ -64,7 +64,7 @@ class Source(EventSource):
             "auto_offset_reset": "earliest",
             "security_protocol": bridge.security_protocol,
             "request_timeout_ms": 30000,
-            "bootstrap_timeout_ms": 10000,
+            "bootstrap_timeout_ms": 5000,
             # A member that died without leaving (kill -9) holds its partitions this long
             # before a new one gets them.
             "session_timeout_ms": 10000,
