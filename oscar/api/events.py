@@ -57,8 +57,8 @@ def _accept(state: AppState, event: dict[str, Any], records: list[Any]) -> list[
     # Anything not shaped like an S3 record (a key that is a number, a missing object) is
     # skipped, as MinIO never sends it.
     for record in object_records({**event, "Records": records}) or []:
+        body = json.dumps(record.event)
         for service in state.registry.inputs_matching(record.bucket, record.key):
-            body = json.dumps(record.event)
             job = accept_event(state.dispatcher, service, body, record.dedup(service.name))
             if job is not None:
                 accepted.append(job.name)

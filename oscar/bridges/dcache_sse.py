@@ -24,6 +24,7 @@ from oscar.bridges.base import Batch, EventSource, SourceContext, SourceEvent, f
 from oscar.bridges.stream import LineStream
 from oscar.bridges.webdav import url_with_scheme, webdav_auth
 from oscar.errors import BackendError, BackendUnavailableError
+from oscar.events.records import object_identity
 from oscar.models.bridge import DCacheBridge
 
 FLAGS = ["IN_CLOSE_WRITE", "IN_MOVED_TO"]
@@ -176,8 +177,11 @@ class Source(EventSource):
         inside = path.startswith(self.input_path + "/")
         under_input = path[len(self.input_path) :].strip("/") if inside else name
         job_event = {**data, "event": {**inner, "name": under_input}}
-        dedup = f"{self.service.name}:{self.provider}:{self.input_path}/{under_input}:" + (
-            f"sse:{self._channel}:{event_id}"
+        dedup = object_identity(
+            self.service.name,
+            self.provider,
+            f"{self.input_path}/{under_input}",
+            f"sse:{self._channel}:{event_id}",
         )
         batch.events.append(SourceEvent(json.dumps(job_event), dedup, subject=under_input))
 

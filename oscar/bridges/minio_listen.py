@@ -34,7 +34,7 @@ from oscar.bridges.base import (
 )
 from oscar.bridges.stream import LineStream
 from oscar.errors import BackendError, BackendUnavailableError
-from oscar.events.records import ObjectRecord, object_records
+from oscar.events.records import ObjectRecord, object_identity, object_records
 from oscar.events.router import minio_event
 from oscar.models.bridge import MinioBridge
 
@@ -71,6 +71,7 @@ class Source(EventSource):
             verify=self._verify, timeout=httpx.Timeout(30, read=3 * PING_SECONDS)
         )
         self._stream: LineStream | None = None
+        self._lister: Any = None
         self._versions = Versions(context)
         # What the listing found and is not handed over yet: (event, key, ETag), and the keys
         # gone from the folder (forgotten with the first part handed over).
@@ -132,22 +133,30 @@ class Source(EventSource):
         code = body.split("<Code>", 1)[-1].split("</Code>", 1)[0] if "<Code>" in body else ""
         return BackendError(f"{self._where} answered {status} {code}".rstrip())
 
+    def _s3(self) -> Any:
+        """The S3 client of the listings, built on first use and kept (a listing may come
+        every second)."""
+        if self._lister is None:
+            import boto3
+            from botocore.config import Config
+
+            self._lister = boto3.client(
+                "s3",
+                endpoint_url=self.endpoint,
+                aws_access_key_id=self._access,
+                aws_secret_access_key=self._secret,
+                region_name=self._region,
+                verify=self._verify,
+                config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2}),
+            )
+        return self._lister
+
     def _list(self) -> None:
         """Every object of the folder not taken yet into the backlog; keys no longer there
         are to leave the cursor."""
-        import boto3
-        from botocore.config import Config
         from botocore.exceptions import BotoCoreError, ClientError
 
-        s3 = boto3.client(
-            "s3",
-            endpoint_url=self.endpoint,
-            aws_access_key_id=self._access,
-            aws_secret_access_key=self._secret,
-            region_name=self._region,
-            verify=self._verify,
-            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2}),
-        )
+        s3 = self._s3()
         present: dict[str, str] = {}
         backlog = []
         try:
@@ -179,14 +188,12 @@ class Source(EventSource):
             ) from None
         except BotoCoreError as exc:
             raise BackendUnavailableError(f"{self._where} cannot be listed: {exc}") from None
-        finally:
-            s3.close()
         self._backlog = backlog
         self._versions.hand({key: etag for _, key, etag in backlog})
         self._gone = self._versions.gone(present)
 
     def _event(self, event: dict[str, Any], key: str, etag: str) -> SourceEvent:
-        dedup = f"{self.service.name}:{self.provider}:{self.bucket}/{key}:{etag}"
+        dedup = object_identity(self.service.name, self.provider, f"{self.bucket}/{key}", etag)
         return SourceEvent(json.dumps(event), dedup, subject=f"{self.bucket}/{key}")
 
     # --- reading -------------------------------------------------------------------------
@@ -253,4 +260,7 @@ class Source(EventSource):
         if self._stream is not None:
             self._stream.close()
             self._stream = None
+        if self._lister is not None:
+            self._lister.close()
+            self._lister = None
         self._client.close()

@@ -33,6 +33,7 @@ from oscar.bridges.base import (
     provider_settings,
 )
 from oscar.errors import BackendError, BackendUnavailableError
+from oscar.events.records import object_identity
 from oscar.models.bridge import WebDavBridge
 
 _DAV = "{DAV:}"
@@ -245,7 +246,8 @@ class Source(EventSource):
                 "event": {"name": name, "mask": ["IN_CLOSE_WRITE"]},
                 "subscription": subscription,
             }
-            dedup = f"{self.service.name}:{self.provider}:{self.input_path}/{name}:{version}"
+            location = f"{self.input_path}/{name}"
+            dedup = object_identity(self.service.name, self.provider, location, version)
             events.append(SourceEvent(json.dumps(event), dedup, subject=name))
         self._versions.hand(taken)
         return Batch(events, token=(taken, gone))

@@ -19,6 +19,14 @@ from oscar.models.storage import DEFAULT_PROVIDER
 SOURCE_TYPES = {"minio:s3": "minio", "aws:s3": "s3"}
 
 
+def object_identity(service: str, provider: str, location: str, version: str) -> str:
+    """The job identity (dedup) of one version of an object for `service`: the same whichever
+    source announced it. `location` is `bucket/key` (or the folder and file of a WebDAV
+    store). `minio.default` is left out of it, as the webhook always wrote it."""
+    where = "" if provider == DEFAULT_PROVIDER else f"{provider}:"
+    return f"{service}:{where}{location}:{version}"
+
+
 @dataclass(frozen=True)
 class ObjectRecord:
     """One object-created record: where the object is, its version marker, the event to run."""
@@ -32,8 +40,7 @@ class ObjectRecord:
 
     def dedup(self, service: str, provider: str = DEFAULT_PROVIDER) -> str:
         """The job identity of this object version for `service` (its input `provider`)."""
-        where = "" if provider == DEFAULT_PROVIDER else f"{provider}:"
-        return f"{service}:{where}{self.bucket}/{self.key}:{self.marker}"
+        return object_identity(service, provider, f"{self.bucket}/{self.key}", self.marker)
 
 
 def unwrap(document: Any) -> Any:
