@@ -3,7 +3,7 @@
 
 The bridges created here watch servers that are not there (WebDAV and dCache on closed ports:
 refused at once), so they show an error state. No Kafka bridge is created: while its broker
-cannot be reached, stopping one (update, delete) waits for the client's 30 s bootstrap.
+cannot be reached, stopping one (update, delete) waits for the client's bootstrap timeout.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.cli.test_commands import cli
+from tests.cli.test_commands import add_local_cluster, cli
 from tests.fixtures.server import RunningServer, free_port
 from tests.services import common
 
@@ -44,19 +44,7 @@ functions:
 @pytest.fixture
 def config(server: RunningServer, tmp_path: Path) -> Path:
     """An oscar-cli configuration whose default cluster `local` is the session server."""
-    path = tmp_path / "cli" / "config.yaml"
-    code, _, err = cli(
-        path,
-        "cluster",
-        "add",
-        "local",
-        server.url,
-        server.username,
-        "--password-stdin",
-        input=f"{server.password}\n",
-    )
-    assert code == 0, err
-    return path
+    return add_local_cluster(tmp_path / "cli" / "config.yaml", server)
 
 
 @pytest.fixture

@@ -25,10 +25,8 @@ def cli(config: Path, *args: str, input: str | None = None) -> tuple[int, str, s
     return result.exit_code, result.stdout, result.stderr
 
 
-@pytest.fixture
-def oscar(start_oscar: Callable[..., RunningServer], tmp_path: Path) -> tuple[RunningServer, Path]:
-    server = start_oscar()
-    config = tmp_path / "cli" / "config.yaml"
+def add_local_cluster(config: Path, server: RunningServer) -> Path:
+    """Write an oscar-cli configuration whose default cluster `local` is `server`."""
     code, _out, err = cli(
         config,
         "cluster",
@@ -40,7 +38,13 @@ def oscar(start_oscar: Callable[..., RunningServer], tmp_path: Path) -> tuple[Ru
         input=f"{server.password}\n",
     )
     assert code == 0, err
-    return server, config
+    return config
+
+
+@pytest.fixture
+def oscar(start_oscar: Callable[..., RunningServer], tmp_path: Path) -> tuple[RunningServer, Path]:
+    server = start_oscar()
+    return server, add_local_cluster(tmp_path / "cli" / "config.yaml", server)
 
 
 def test_config_file_is_private_and_upstream_shaped(oscar: tuple[RunningServer, Path]) -> None:
