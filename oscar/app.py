@@ -18,9 +18,7 @@ from starlette.types import ASGIApp
 
 from oscar import __version__
 from oscar.api import (
-    bridges as bridges_api,
-)
-from oscar.api import (
+    auth_config,
     buckets,
     deployment,
     events,
@@ -32,6 +30,9 @@ from oscar.api import (
     system,
     ui,
 )
+from oscar.api import (
+    bridges as bridges_api,
+)
 from oscar.api.errors import install_error_handlers
 from oscar.api.middleware import (
     AccessLogMiddleware,
@@ -41,6 +42,7 @@ from oscar.api.middleware import (
 )
 from oscar.api.state import AppState
 from oscar.auth.basic import AdminCredentials, ensure_data_dir, load_admin_credentials
+from oscar.auth.oidc import OidcVerifier
 from oscar.bridges.manager import BridgeManager
 from oscar.bridges.store import BridgeStore
 from oscar.cors import S3_EXPOSED, CORSMiddleware, CorsPolicy
@@ -148,6 +150,7 @@ def create_app(settings: Settings, *, admin: AdminCredentials | None = None) -> 
         sync_runner=sync_runner if isinstance(sync_runner, SyncRunner) else None,
         executions=ExecutionLog(settings.execution_log_size),
         kube=kube,
+        oidc=OidcVerifier(settings) if settings.oidc_issuers else None,
     )
 
     @asynccontextmanager
@@ -166,6 +169,8 @@ def create_app(settings: Settings, *, admin: AdminCredentials | None = None) -> 
         job_store.close()
         if objects is not None:
             objects.close()
+        if state.oidc is not None:
+            state.oidc.close()
 
     cors = CorsPolicy.from_origins(settings.cors_origins)
     app = _Application(
@@ -180,6 +185,7 @@ def create_app(settings: Settings, *, admin: AdminCredentials | None = None) -> 
     app.state.oscar = state
     install_error_handlers(app)
 
+    app.include_router(auth_config.router)
     app.include_router(system.router)
     app.include_router(status.router)
     app.include_router(metrics.router)

@@ -67,6 +67,11 @@ class ConflictError(OscarError):
     """The request conflicts with the object's state (it exists already, it is not empty)."""
 
 
+class UnauthorizedError(OscarError):
+    """The caller's credentials are missing or were refused (a bad, expired or foreign
+    token); the message says which."""
+
+
 class ForbiddenError(OscarError):
     """The caller is authenticated but may not act on this object."""
 

@@ -252,6 +252,42 @@ class Settings(BaseSettings):
         "OIDC_GROUPS).",
         validation_alias=_env("OSCAR_OIDC_GROUPS", "OIDC_GROUPS", "oidc_groups"),
     )
+    oidc_issuers: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated OIDC issuers whose Bearer tokens are accepted "
+        "(OSCAR_OIDC_ISSUERS; upstream OIDC_ISSUERS). Empty: OIDC is off.",
+        validation_alias=_env("OSCAR_OIDC_ISSUERS", "OIDC_ISSUERS", "oidc_issuers"),
+    )
+    oidc_audience: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated audiences; a token's `aud` must name one of them "
+        "(OSCAR_OIDC_AUDIENCE). Empty: `aud` is not checked, as upstream does.",
+        validation_alias=_env("OSCAR_OIDC_AUDIENCE", "oidc_audience"),
+    )
+    oidc_client_id: str = Field(
+        "",
+        description="Public OIDC client the dashboard and oscar-cli log in with, offered by "
+        "`GET /auth/config` (OSCAR_OIDC_CLIENT_ID).",
+        validation_alias=_env("OSCAR_OIDC_CLIENT_ID", "oidc_client_id"),
+    )
+    oidc_scopes: str = Field(
+        "openid profile email",
+        description="Scopes the dashboard and oscar-cli ask for (OSCAR_OIDC_SCOPES).",
+        validation_alias=_env("OSCAR_OIDC_SCOPES", "oidc_scopes"),
+    )
+    oidc_leeway: float = Field(
+        10.0,
+        ge=0,
+        description="Seconds of clock skew allowed when checking a token's exp, nbf and iat "
+        "(OSCAR_OIDC_LEEWAY).",
+        validation_alias=_env("OSCAR_OIDC_LEEWAY", "oidc_leeway"),
+    )
+    users_admin: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated OIDC subjects (`sub`) who are cluster admins "
+        "(OSCAR_USERS_ADMIN; upstream USERS_ADMIN).",
+        validation_alias=_env("OSCAR_USERS_ADMIN", "USERS_ADMIN", "users_admin"),
+    )
 
     # --- Default object store (reported as `minio_provider`) -----------------------------------
     s3_port: int = Field(
@@ -289,7 +325,7 @@ class Settings(BaseSettings):
         validation_alias=_env("OSCAR_MINIO_TLS_VERIFY", "MINIO_TLS_VERIFY", "minio_tls_verify"),
     )
 
-    @field_validator("oidc_groups", mode="before")
+    @field_validator("oidc_groups", "oidc_issuers", "oidc_audience", "users_admin", mode="before")
     @classmethod
     def _split_groups(cls, value: object) -> object:
         if isinstance(value, str):

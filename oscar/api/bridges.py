@@ -1,7 +1,9 @@
 """Bridge routes: `/system/bridges` — create, list, read (with status), update and delete.
 
-Only admins manage bridges. Answers never carry a credential: each stored one reads
-`********`, and sending that back in an update keeps it.
+Only admins create, change and delete bridges: a bridge makes the control plane itself
+connect to the address it names, which users must not be able to point at internal hosts.
+Owners of a service see the bridges that feed it (with their status). Answers never carry a
+credential: each stored one reads `********`, and sending that back in an update keeps it.
 """
 
 from __future__ import annotations
@@ -11,9 +13,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response, status
 
-from oscar.api.deps import AdminPrincipal, State
+from oscar.api.deps import AdminPrincipal, State, UserPrincipal
 from oscar.api.services import decode_document
-from oscar.errors import BadRequestError
+from oscar.api.state import AppState
+from oscar.auth.access import owns
+from oscar.auth.principal import Principal
+from oscar.errors import BadRequestError, ForbiddenError, ServiceNotFoundError
 from oscar.models.bridge import parse_bridge
 
 router = APIRouter(prefix="/system/bridges", tags=["bridges"])
@@ -37,10 +42,29 @@ async def bridge_document(request: Request) -> Any:
 Document = Annotated[dict[str, Any], Depends(bridge_document)]
 
 
+def _feeds_own_service(state: AppState, principal: Principal, bridge: dict[str, Any]) -> bool:
+    try:
+        return owns(principal, state.registry.get(str(bridge.get("service", ""))).owner)
+    except ServiceNotFoundError:
+        return principal.is_admin
+
+
+def _visible_bridges(state: AppState, principal: Principal) -> list[dict[str, Any]]:
+    return [b for b in state.bridges.list() if _feeds_own_service(state, principal, b)]
+
+
+def _visible_bridge(state: AppState, principal: Principal, name: str) -> dict[str, Any]:
+    bridge = state.bridges.get(name)
+    if not _feeds_own_service(state, principal, bridge):
+        raise ForbiddenError(f"bridge '{name}' feeds a service you do not own")
+    return bridge
+
+
 @router.get("", summary="Every bridge with its status")
-async def list_bridges(state: State, _: AdminPrincipal) -> list[dict[str, Any]]:
-    """Definitions (credentials masked) and what each bridge is doing."""
-    return await asyncio.to_thread(state.bridges.list)
+async def list_bridges(state: State, principal: UserPrincipal) -> list[dict[str, Any]]:
+    """Definitions (credentials masked) and what each bridge is doing: every bridge for
+    admins, those feeding the caller's services for other users."""
+    return await asyncio.to_thread(_visible_bridges, state, principal)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, summary="Create a bridge")
@@ -51,9 +75,10 @@ async def create_bridge(document: Document, state: State, _: AdminPrincipal) -> 
 
 
 @router.get("/{name}", summary="One bridge with its status")
-async def get_bridge(name: str, state: State, _: AdminPrincipal) -> dict[str, Any]:
-    """404 when there is no such bridge."""
-    return await asyncio.to_thread(state.bridges.get, name)
+async def get_bridge(name: str, state: State, principal: UserPrincipal) -> dict[str, Any]:
+    """404 when there is no such bridge, 403 when it feeds a service the caller does not
+    own."""
+    return await asyncio.to_thread(_visible_bridge, state, principal, name)
 
 
 @router.put("/{name}", summary="Replace a bridge's definition")

@@ -4,8 +4,8 @@ Store-specific work is behind `ServiceStorage.buckets()` (`oscar.storage.buckets
 routes and answers on the embedded store and on MinIO. Routes are plain `def`s, so FastAPI runs
 their blocking store calls in its thread pool, off the event loop.
 
-Only the admin may call them; upstream also lets OIDC users reach buckets they own or share
-(not offered yet: users and OIDC come later).
+Admins reach every bucket; an OIDC user reaches the buckets they own, `public` ones and
+`restricted` ones that name them (`oscar.auth.access`); only the owner changes or deletes one.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Response, status
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
-from oscar.api.deps import AdminPrincipal, State
+from oscar.api.deps import State, UserPrincipal
+from oscar.auth.access import may_see_bucket, require_bucket_owner, require_bucket_visible
 from oscar.models.service import DEFAULT_OWNER
 from oscar.models.storage import DEFAULT_PROVIDER
 from oscar.storage.buckets import (
@@ -146,17 +147,21 @@ def _describe(info: BucketInfo, services: dict[str, str]) -> dict[str, Any]:
 
 
 @router.get("", summary="List buckets")
-def list_buckets(state: State, _: AdminPrincipal) -> list[dict[str, Any]]:
-    """Every bucket of the default store."""
+def list_buckets(state: State, principal: UserPrincipal) -> list[dict[str, Any]]:
+    """The buckets of the default store the caller may reach (admins: all)."""
     services = _services_by_bucket(state)
-    return [_describe(info, services) for info in _buckets(state).list()]
+    return [
+        _describe(info, services)
+        for info in _buckets(state).list()
+        if may_see_bucket(principal, info)
+    ]
 
 
 @router.post(
     "", status_code=status.HTTP_201_CREATED, response_class=Response, summary="Create a bucket"
 )
-def create_bucket(spec: BucketSpec, state: State, principal: AdminPrincipal) -> Response:
-    """Create a bucket (409 when it exists)."""
+def create_bucket(spec: BucketSpec, state: State, principal: UserPrincipal) -> Response:
+    """Create a bucket owned by the caller (409 when it exists)."""
     _buckets(state).create(
         spec.bucket_name, principal.owner_id, spec.visibility, spec.allowed_users
     )
@@ -166,12 +171,14 @@ def create_bucket(spec: BucketSpec, state: State, principal: AdminPrincipal) -> 
 @router.put(
     "", status_code=status.HTTP_204_NO_CONTENT, response_class=Response, summary="Update a bucket"
 )
-def update_bucket(spec: BucketSpec, state: State, principal: AdminPrincipal) -> Response:
-    """Change a bucket's visibility and allowed users."""
+def update_bucket(spec: BucketSpec, state: State, principal: UserPrincipal) -> Response:
+    """Change a bucket's visibility and allowed users (its owner, or an admin); the owner
+    stays."""
     check_existing_bucket_name(spec.bucket_name)
-    _buckets(state).update(
-        spec.bucket_name, principal.owner_id, spec.visibility, spec.allowed_users
-    )
+    buckets = _buckets(state)
+    current = buckets.get(spec.bucket_name)
+    require_bucket_owner(principal, current)
+    buckets.update(spec.bucket_name, current.owner, spec.visibility, spec.allowed_users)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -179,7 +186,7 @@ def update_bucket(spec: BucketSpec, state: State, principal: AdminPrincipal) -> 
 def get_bucket(
     bucket: str,
     state: State,
-    _: AdminPrincipal,
+    principal: UserPrincipal,
     prefix: str = "",
     page: Annotated[str, Query(description="`next_page` of the previous answer")] = "",
     limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
@@ -187,8 +194,10 @@ def get_bucket(
     """The bucket's description with one page of objects."""
     check_existing_bucket_name(bucket)
     buckets = _buckets(state)
+    info = buckets.get(bucket)
+    require_bucket_visible(principal, info)
     listing = buckets.list_objects(bucket, prefix, page, limit)
-    description = _describe(buckets.get(bucket), _services_by_bucket(state))
+    description = _describe(info, _services_by_bucket(state))
     return {
         **description,
         "objects": [
@@ -211,10 +220,13 @@ def get_bucket(
     response_class=Response,
     summary="Delete an empty bucket",
 )
-def delete_bucket(bucket: str, state: State, _: AdminPrincipal) -> Response:
-    """Delete a bucket; 409 while it still holds objects (delete them first)."""
+def delete_bucket(bucket: str, state: State, principal: UserPrincipal) -> Response:
+    """Delete a bucket (its owner, or an admin); 409 while it still holds objects (delete them
+    first)."""
     check_existing_bucket_name(bucket)
-    _buckets(state).delete(bucket)
+    buckets = _buckets(state)
+    require_bucket_owner(principal, buckets.get(bucket))
+    buckets.delete(bucket)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -224,7 +236,7 @@ def delete_bucket(bucket: str, state: State, _: AdminPrincipal) -> Response:
     summary="Presign an upload, a download or a delete",
 )
 def presign_object(
-    bucket: str, request: PresignRequest, state: State, _: AdminPrincipal
+    bucket: str, request: PresignRequest, state: State, principal: UserPrincipal
 ) -> PresignResponse:
     """A URL on the default store's client-facing endpoint (the `minio_provider.endpoint` of
     `/system/config`) that uploads (`PUT`), downloads (`GET`) or deletes (`DELETE`) one object
@@ -234,6 +246,8 @@ def presign_object(
     (`response-content-type`); `extra_headers` are signed and must be sent as answered.
     """
     check_existing_bucket_name(bucket)
+    buckets = _buckets(state)
+    require_bucket_visible(principal, buckets.get(bucket))
     headers: dict[str, str] = {}
     query: dict[str, str] = {}
     if request.operation == "upload" and request.content_type:
@@ -243,7 +257,7 @@ def presign_object(
     for name, value in request.extra_headers.items():
         headers["-".join(part.capitalize() for part in name.split("-"))] = value
     method = _PRESIGN_METHODS[request.operation]
-    signed = _buckets(state).presign(
+    signed = buckets.presign(
         bucket,
         request.object_key,
         method,

@@ -23,6 +23,7 @@ from oscar.errors import (
     ServiceExistsError,
     ServiceNotFoundError,
     TooManyRequestsError,
+    UnauthorizedError,
 )
 from oscar.models.validation import format_loc
 
@@ -32,6 +33,7 @@ log = logging.getLogger("oscar.api")
 _STATUS: dict[type[OscarError], int] = {
     InvalidServiceError: status.HTTP_400_BAD_REQUEST,
     BadRequestError: status.HTTP_400_BAD_REQUEST,
+    UnauthorizedError: status.HTTP_401_UNAUTHORIZED,
     ForbiddenError: status.HTTP_403_FORBIDDEN,
     ServiceNotFoundError: status.HTTP_404_NOT_FOUND,
     ServiceExistsError: status.HTTP_409_CONFLICT,
@@ -58,6 +60,8 @@ def _oscar_error(_: Request, exc: Exception) -> JSONResponse:
     retry_after = getattr(exc, "retry_after", None)
     if retry_after is not None:
         headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
+    if isinstance(exc, UnauthorizedError):
+        headers["WWW-Authenticate"] = 'Bearer realm="oscar", error="invalid_token"'
     if code >= 500:
         log.warning("%s answered %d: %s", type(exc).__name__, code, exc)
     return JSONResponse(body, status_code=code, headers=headers)

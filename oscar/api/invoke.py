@@ -42,10 +42,14 @@ FAILURE_TAIL_LINES = 10
         404: {"description": "Unknown service"},
     },
 )
-async def create_job(name: str, request: Request, state: State, _: ServicePrincipal) -> Response:
-    """Record a job for the body (a storage event or any data) and start it; 201 once durable."""
+async def create_job(
+    name: str, request: Request, state: State, principal: ServicePrincipal
+) -> Response:
+    """Record a job for the body (a storage event or any data) and start it; 201 once durable.
+    A job an OIDC user makes is theirs: they see it in the service's job list."""
     body = await request.body()
-    job = await asyncio.to_thread(_submit, state, request.state.service, body)
+    owner = principal.subject if principal.kind == "user" else ""
+    job = await asyncio.to_thread(_submit, state, request.state.service, body, owner)
     headers = {"X-Oscar-Job-Name": job.name} if job else {}
     return Response(status_code=status.HTTP_201_CREATED, headers=headers)
 
@@ -58,11 +62,12 @@ def check_event(service: Service, body: bytes) -> None:
     check_event_scope(service, body)
 
 
-def _submit(state: AppState, service: Service, body: bytes) -> Job | None:
+def _submit(state: AppState, service: Service, body: bytes, owner: str) -> Job | None:
     # Decoding a body of many MiB takes a while too: all of it happens off the event loop.
     check_event(service, body)
     _check_quota(state, service.name)
-    return state.dispatcher.submit(service.name, body.decode("utf-8", errors="replace"))
+    event = body.decode("utf-8", errors="replace")
+    return state.dispatcher.submit(service.name, event, owner=owner)
 
 
 def _check_quota(state: AppState, name: str) -> None:

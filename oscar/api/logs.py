@@ -9,7 +9,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Response, status
 from fastapi.responses import PlainTextResponse
 
-from oscar.api.deps import AdminPrincipal, State
+from oscar.api.deps import AdminPrincipal, State, UserPrincipal
+from oscar.auth.access import may_see_all_jobs, may_see_job, require_service_visible
+from oscar.auth.principal import Principal
 from oscar.models.job import Job, JobStatus
 
 router = APIRouter(prefix="/system/logs", tags=["logs"])
@@ -55,13 +57,13 @@ def execution_logs(
 def list_jobs(
     name: str,
     state: State,
-    _: AdminPrincipal,
+    principal: UserPrincipal,
     page: Annotated[str, Query(description="the `next_page` of the previous answer")] = "",
     status_filter: Annotated[JobStatus | None, Query(alias="status")] = None,
 ) -> dict[str, Any]:
-    """Jobs with status and times, newest last, 70 per page."""
-    state.registry.get(name)  # 404 for an unknown service
-    jobs = state.job_store.summaries(name, status_filter)
+    """Jobs with status and times, newest last, 70 per page: all of them for the service's
+    owner, only their own for users it is shared with."""
+    jobs = _visible_jobs(state, principal, name, status_filter)
     start = 0
     if page:
         names = [job.name for job in jobs]
@@ -77,10 +79,23 @@ def list_jobs(
     }
 
 
-def _job_of(state: State, name: str, job_name: str) -> Job:
-    state.registry.get(name)
+def _visible_jobs(
+    state: State, principal: Principal, name: str, status_filter: JobStatus | None
+) -> list[Job]:
+    service = state.registry.get(name)  # 404 for an unknown service
+    require_service_visible(principal, service)
+    jobs = state.job_store.summaries(name, status_filter)
+    if may_see_all_jobs(principal, service):
+        return jobs
+    return [job for job in jobs if may_see_job(principal, service, job)]
+
+
+def _job_of(state: State, principal: Principal, name: str, job_name: str) -> Job:
+    service = state.registry.get(name)
+    require_service_visible(principal, service)
     job = state.job_store.get(job_name)
-    if job is None or job.service != name:
+    # Another user's job is "not found": its name says nothing to who may not see it.
+    if job is None or job.service != name or not may_see_job(principal, service, job):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"job '{job_name}' not found")
     return job
 
@@ -90,12 +105,12 @@ def job_logs(
     name: str,
     job_name: str,
     state: State,
-    _: AdminPrincipal,
+    principal: UserPrincipal,
     timestamps: bool = False,
     tail: Annotated[int | None, Query(ge=0, description="only the last N lines")] = None,
 ) -> str:
     """The job's log text; with `timestamps=false` the leading timestamps are dropped."""
-    job = _job_of(state, name, job_name)
+    job = _job_of(state, principal, name, job_name)
     text = state.dispatcher.logs(job, tail)
     if timestamps:
         return text
@@ -113,9 +128,9 @@ def job_logs(
     response_class=Response,
     summary="Delete one job",
 )
-def delete_job(name: str, job_name: str, state: State, _: AdminPrincipal) -> Response:
+def delete_job(name: str, job_name: str, state: State, principal: UserPrincipal) -> Response:
     """Stop the job if running and forget it."""
-    job = _job_of(state, name, job_name)
+    job = _job_of(state, principal, name, job_name)
     state.dispatcher.delete(job)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -126,9 +141,9 @@ def delete_job(name: str, job_name: str, state: State, _: AdminPrincipal) -> Res
     response_class=Response,
     summary="Delete succeeded jobs (all with ?all=true)",
 )
-def delete_jobs(name: str, state: State, _: AdminPrincipal, all: bool = False) -> Response:
-    """Without `all`, only succeeded jobs are deleted, as upstream."""
-    state.registry.get(name)
-    for job in state.job_store.summaries(name, None if all else JobStatus.SUCCEEDED):
+def delete_jobs(name: str, state: State, principal: UserPrincipal, all: bool = False) -> Response:
+    """Without `all`, only succeeded jobs are deleted, as upstream; users a service is shared
+    with delete only their own."""
+    for job in _visible_jobs(state, principal, name, None if all else JobStatus.SUCCEEDED):
         state.dispatcher.delete(job)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -21,8 +21,9 @@ from typing import Any
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 
-from oscar.api.deps import AdminPrincipal, State
+from oscar.api.deps import AdminPrincipal, State, UserPrincipal
 from oscar.api.state import AppState
+from oscar.auth.access import require_service_owner
 from oscar.errors import BadRequestError
 from oscar.models.job import Job, JobStatus, utcnow
 from oscar.models.quantity import parse_quantity
@@ -284,7 +285,7 @@ def _metric_value(metric: str, usage: _Usage) -> dict[str, Any]:
 def service_metrics(
     service_name: str,
     state: State,
-    _: AdminPrincipal,
+    principal: UserPrincipal,
     metric: str | None = Query(None, description="a metric key; all of them when omitted"),
     start: str | None = Query(None, description="RFC 3339; default end - 24 h"),
     end: str | None = Query(None, description="RFC 3339; default now"),
@@ -292,8 +293,9 @@ def service_metrics(
     """Without `metric`, upstream's `{service_name, start, end, metrics: [...]}` with every
     per-service metric; with it, `{service_id, metric, start, end, value, unit, sources}`.
     cpu-hours and asynchronous requests come from the jobs created in the range; the others are
-    not recorded here and are 0 (their `sources` say so)."""
+    not recorded here and are 0 (their `sources` say so). For the service's owner and admins."""
     service = state.registry.get(service_name)  # 404 for an unknown service
+    require_service_owner(principal, service)
     since, until = _range(start, end)
     if metric is not None and metric not in SERVICE_METRICS:
         if metric in CLUSTER_METRICS:

@@ -17,10 +17,17 @@ from fastapi import APIRouter, Depends, Request, Response, status
 from fastapi.responses import JSONResponse
 from pydantic import TypeAdapter
 
-from oscar.api.deps import AdminPrincipal, ServicePrincipal, State
+from oscar.api.deps import ServicePrincipal, State, UserPrincipal
+from oscar.auth.access import (
+    may_see_service,
+    owns,
+    require_service_owner,
+    require_service_visible,
+    require_vo,
+)
 from oscar.auth.principal import Principal
 from oscar.deployment import deployment_status
-from oscar.errors import BadRequestError, ForbiddenError
+from oscar.errors import BadRequestError
 from oscar.models.service import Service
 from oscar.models.storage import MinIOProvider
 from oscar.models.validation import parse_service
@@ -117,24 +124,24 @@ async def service_document(request: Request) -> Any:
 Document = Annotated[Any, Depends(service_document)]
 
 
-def public_view(service: Service, default_store: MinIOProvider) -> Service:
+def public_view(
+    service: Service, default_store: MinIOProvider, principal: Principal | None = None
+) -> Service:
     """What callers see: secret values blanked, `minio.default` pointing at the cluster store.
 
     As upstream, the default store's keys read `hidden`; clients take the real ones from
-    `/system/config`. Secret values never leave the server once stored.
+    `/system/config`. Secret values never leave the server once stored. The token is shown
+    only to the service's owner and admins (`principal` None: internal callers): users it is
+    shared with invoke it with their own OIDC token.
     """
     view = service.model_copy(deep=True)
     view.environment.secrets = dict.fromkeys(view.environment.secrets, "")
     view.storage_providers.minio["default"] = default_store.model_copy(
         update={"access_key": HIDDEN, "secret_key": HIDDEN}
     )
+    if principal is not None and not owns(principal, service.owner):
+        view.token = ""
     return view
-
-
-def _check_owner(principal: Principal, existing: Service) -> None:
-    """The authorisation rule of updates and deletes: admins, or the service's owner."""
-    if not principal.is_admin and existing.owner != principal.owner_id:
-        raise ForbiddenError(f"you do not own service '{existing.name}'")
 
 
 @router.post(
@@ -145,21 +152,28 @@ def _check_owner(principal: Principal, existing: Service) -> None:
     summary="Create a service",
     responses={400: {"description": "Invalid definition"}, 409: {"description": "Name taken"}},
 )
-def create_service(document: Document, state: State, principal: AdminPrincipal) -> Response:
-    """Validate and store a new service; a 64-hex-character token is generated for it."""
+def create_service(document: Document, state: State, principal: UserPrincipal) -> Response:
+    """Validate and store a new service owned by the caller; a 64-hex-character token is
+    generated for it."""
     service = parse_service(document)
     service.owner = principal.owner_id
+    require_vo(principal, service, state.settings.oidc_groups)
     state.services.create(service)
     return Response(status_code=status.HTTP_201_CREATED)
 
 
 @router.get("", response_model=list[Service], summary="List services")
 def list_services(
-    state: State, _: AdminPrincipal, include: str = ""
+    state: State, principal: UserPrincipal, include: str = ""
 ) -> list[Service] | JSONResponse:
-    """Every service, secrets blanked. `include=deployment` (comma-separated expansions, as
-    upstream) adds each service's runtime state as `deployment`."""
-    views = [public_view(s, state.default_store) for s in state.registry.list()]
+    """The services the caller may see (admins: all), secrets blanked. `include=deployment`
+    (comma-separated expansions, as upstream) adds each service's runtime state as
+    `deployment`."""
+    views = [
+        public_view(s, state.default_store, principal)
+        for s in state.registry.list()
+        if may_see_service(principal, s)
+    ]
     if "deployment" not in (part.strip() for part in include.split(",")):
         return views
     runner, activity = state.sync_runner, state.sync_activity
@@ -177,9 +191,11 @@ def list_services(
 
 
 @router.get("/{name}", response_model=Service, summary="Read a service (includes its token)")
-def read_service(name: str, state: State, _: AdminPrincipal) -> Service:
-    """One service, with its token; secret values are blanked."""
-    return public_view(state.registry.get(name), state.default_store)
+def read_service(name: str, state: State, principal: UserPrincipal) -> Service:
+    """One service, with its token for its owner; secret values are blanked."""
+    service = state.registry.get(name)
+    require_service_visible(principal, service)
+    return public_view(service, state.default_store, principal)
 
 
 @router.put(
@@ -190,14 +206,15 @@ def read_service(name: str, state: State, _: AdminPrincipal) -> Service:
     summary="Update a service",
     responses={400: {"description": "Invalid definition"}, 404: {"description": "Unknown"}},
 )
-def update_service(document: Document, state: State, principal: AdminPrincipal) -> Response:
+def update_service(document: Document, state: State, principal: UserPrincipal) -> Response:
     """Replace a service's definition; its token and owner are kept.
 
     A secret sent with an empty value keeps its stored value (so a definition read back from
     the API, with secrets blanked, can be sent again unchanged); omit a key to remove it.
     """
     service = parse_service(document)
-    state.services.update(service, authorize=partial(_check_owner, principal))
+    require_vo(principal, service, state.settings.oidc_groups)
+    state.services.update(service, authorize=partial(require_service_owner, principal))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -207,9 +224,9 @@ def update_service(document: Document, state: State, principal: AdminPrincipal) 
     response_class=Response,
     summary="Delete a service",
 )
-def delete_service(name: str, state: State, principal: AdminPrincipal) -> Response:
+def delete_service(name: str, state: State, principal: UserPrincipal) -> Response:
     """Remove a service with its buckets, Knative service and jobs."""
-    state.services.delete(name, authorize=partial(_check_owner, principal))
+    state.services.delete(name, authorize=partial(require_service_owner, principal))
     state.sync_activity.forget(name)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -221,5 +238,6 @@ def delete_service(name: str, state: State, principal: AdminPrincipal) -> Respon
     summary="Check a service token (forward-auth)",
 )
 def check_service_auth(name: str, _: ServicePrincipal) -> Response:
-    """204 when the caller holds the service's token or the admin credentials, else 401."""
+    """204 when the caller holds the service's token, is an admin or a user who may invoke it;
+    401 or 403 otherwise."""
     return Response(status_code=status.HTTP_204_NO_CONTENT)

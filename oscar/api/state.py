@@ -9,6 +9,7 @@ from fastapi import Request
 
 from oscar.api.middleware import ExecutionLog
 from oscar.auth.basic import AdminCredentials
+from oscar.auth.oidc import OidcVerifier
 from oscar.deployment import SyncActivity
 from oscar.executors.base import SyncRunner
 from oscar.jobs.dispatcher import Dispatcher
@@ -28,7 +29,8 @@ class AppState:
     """Per-application state: settings, the admin identity, the default store's credentials,
     the registry, job records, the dispatcher, service management, storage, and the runner of
     synchronous calls (None when no backend can answer synchronously) with what those calls did,
-    the execution log of `/job` and `/run` calls, and the event bridges."""
+    the execution log of `/job` and `/run` calls, the event bridges, and the checker of OIDC
+    tokens."""
 
     settings: Settings
     registry: Registry
@@ -43,6 +45,7 @@ class AppState:
     sync_activity: SyncActivity = field(default_factory=SyncActivity)
     executions: ExecutionLog = field(default_factory=lambda: ExecutionLog(0))
     kube: Any = None  # the Kubernetes API client, when a backend uses one
+    oidc: OidcVerifier | None = None  # None: OIDC is off (no OSCAR_OIDC_ISSUERS)
 
 
 def get_state(request: Request) -> AppState:

@@ -18,7 +18,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from oscar.api.deps import AdminPrincipal, State
+from oscar.api.deps import State, UserPrincipal
 from oscar.api.state import AppState
 from oscar.errors import NotSupportedError, ServiceNotFoundError
 from oscar.models.job import JobStatus
@@ -126,12 +126,16 @@ def oscar_status(state: AppState) -> dict[str, Any]:
             "total": by_status.get("Pending", 0) + by_status.get("Running", 0),
             "states": by_status,
         },
-        "oidc": {"enabled": False, "issuers": [], "groups": list(settings.oidc_groups)},
+        "oidc": {
+            "enabled": state.oidc is not None,
+            "issuers": state.oidc.issuers if state.oidc is not None else [],
+            "groups": list(settings.oidc_groups),
+        },
     }
 
 
 @router.get("/system/status", summary="Resources, jobs and object store of this cluster")
-def status(state: State, _: AdminPrincipal) -> dict[str, Any]:
+def status(state: State, _: UserPrincipal) -> dict[str, Any]:
     """Upstream's `StatusInfo`: `cluster` (nodes, free and schedulable cpu/memory, GPUs),
     `oscar` (readiness, job counts) and `minio` (buckets and objects of the default store);
     plus, with an HPC backend, `hpc` (its Slurm partitions; upstream has no such key)."""
@@ -155,21 +159,21 @@ def status(state: State, _: AdminPrincipal) -> dict[str, Any]:
 
 
 _QUOTAS = (
-    "per-user resource quotas are not supported by oscar yet (there are no users besides the "
-    "admin); jobs are bounded by OSCAR_MAX_JOBS_PER_SERVICE and each backend's concurrency"
+    "per-user resource quotas are not supported by oscar yet; jobs are bounded by "
+    "OSCAR_MAX_JOBS_PER_SERVICE and each backend's concurrency"
 )
 _OUT_OF_SCOPE = {
     "/system/volumes": "managed volumes (PersistentVolumeClaims) are not supported by oscar",
     "/system/volumes/{name}": "managed volumes (PersistentVolumeClaims) are not supported by oscar",
     "/system/federation/{name}": "federation between OSCAR clusters is not supported by oscar yet",
-    # Upstream's are Kueue ClusterQueues per OIDC user; oscar has no users yet. What bounds
-    # use today: OSCAR_MAX_JOBS_PER_SERVICE and each backend's concurrency limit.
+    # Upstream's are Kueue ClusterQueues per OIDC user. What bounds use here:
+    # OSCAR_MAX_JOBS_PER_SERVICE and each backend's concurrency limit.
     "/system/quotas/user": _QUOTAS,
     "/system/quotas/user/{user_id}": _QUOTAS,
 }
 
 
-def _not_supported(request: Request, _: AdminPrincipal) -> None:
+def _not_supported(request: Request, _: UserPrincipal) -> None:
     """501 with a sentence: the route is known, its feature is not offered here."""
     template = request.scope["route"].path
     raise NotSupportedError(_OUT_OF_SCOPE[template])

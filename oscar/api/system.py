@@ -10,7 +10,7 @@ from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from oscar import __version__
-from oscar.api.deps import AdminPrincipal, State
+from oscar.api.deps import AdminPrincipal, State, UserPrincipal
 from oscar.executors import kube
 
 router = APIRouter(tags=["system"])
@@ -32,7 +32,7 @@ def health() -> str:
 
 
 @router.get("/system/info", summary="Version and platform of this cluster")
-def info(state: State, _: AdminPrincipal) -> dict[str, Any]:
+def info(state: State, _: UserPrincipal) -> dict[str, Any]:
     """Version information in upstream's shape; no Kubernetes on the embedded default.
 
     `version` is the upstream API version this server is compatible with; `oscar_version`
@@ -50,8 +50,10 @@ def info(state: State, _: AdminPrincipal) -> dict[str, Any]:
 
 
 @router.get("/system/config", summary="Cluster configuration and default object store")
-def config(state: State, _: AdminPrincipal) -> dict[str, Any]:
-    """The cluster configuration plus `minio_provider`, the default store's credentials.
+def config(state: State, principal: UserPrincipal) -> dict[str, Any]:
+    """The cluster configuration plus `minio_provider`, the default store's credentials: the
+    admin's keys for admins, the caller's own keys for other users (made on the store the
+    first time they are asked for, as upstream makes a MinIO user on a user's first call).
 
     Upstream v4 nests the configuration under `config`; v2/v3 returned its keys at top level.
     Both are present so clients of either generation find what they read.
@@ -75,10 +77,14 @@ def config(state: State, _: AdminPrincipal) -> dict[str, Any]:
         "kueue_enable": False,
         "oidc_groups": list(settings.oidc_groups),
     }
+    if principal.is_admin:
+        store = state.default_store
+    else:
+        store = state.storage.user_credentials(principal.subject, principal.display_name)
     return {
         **cluster,
         "config": cluster,
-        "minio_provider": state.default_store.model_dump(),
+        "minio_provider": store.model_dump(),
         "allowed_image_repositories": state.services.allowed_image_repositories(),
     }
 

@@ -157,13 +157,22 @@ class Dispatcher:
         return wake
 
     # --- accepting and routing -----------------------------------------------------------
-    def submit(self, service: str, event: str, dedup: str | None = None) -> Job | None:
-        """Persist a job for `event` and wake its backend's loop (blocking; any thread).
+    def submit(
+        self, service: str, event: str, dedup: str | None = None, owner: str = ""
+    ) -> Job | None:
+        """Persist a job for `event` (made by the OIDC user `owner`, if any) and wake its
+        backend's loop (blocking; any thread).
 
         Returns None when `dedup` shows the event was already accepted.
         """
         executor = self._route(service)
-        job = Job(name=new_job_name(service), service=service, event=event, backend=executor.name)
+        job = Job(
+            name=new_job_name(service),
+            service=service,
+            event=event,
+            backend=executor.name,
+            owner=owner,
+        )
         if not self.store.add(job, dedup):
             return None
         self._backends[executor.name].executor.notify()

@@ -39,10 +39,11 @@ _ADDED_COLUMNS = (
     ("queued", "TEXT"),
     ("backend_id", "TEXT"),
     ("waiting", "TEXT NOT NULL DEFAULT ''"),
+    ("owner", "TEXT NOT NULL DEFAULT ''"),
 )
 _COLUMNS = (
     "name, service, status, event, backend, created, started, finished, exit_code, reason, "
-    "attempts, queued, backend_id, waiting"
+    "attempts, queued, backend_id, waiting, owner"
 )
 # Every column but `event`, in `_COLUMNS` order with an empty event in its place.
 _LIGHT_COLUMNS = _COLUMNS.replace("event,", "'' AS event,")
@@ -70,7 +71,7 @@ def _time(value: str | None) -> datetime | None:
 
 def _job(row: tuple) -> Job:
     (name, service, status, event, backend, created, started, finished, code, reason, attempts,
-     queued, backend_id, waiting) = row  # fmt: skip
+     queued, backend_id, waiting, owner) = row  # fmt: skip
     return Job(
         name=name,
         service=service,
@@ -86,6 +87,7 @@ def _job(row: tuple) -> Job:
         attempts=attempts,
         backend_id=backend_id,
         waiting_reason=waiting,
+        owner=owner,
     )
 
 
@@ -186,7 +188,7 @@ class JobStore:
         try:
             self._write(
                 f"INSERT INTO jobs ({_COLUMNS}, dedup) "  # noqa: S608
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     job.name,
                     job.service,
@@ -202,6 +204,7 @@ class JobStore:
                     queued,
                     None,
                     "",
+                    job.owner,
                     dedup,
                 ),
             )

@@ -39,7 +39,8 @@ class Job(BaseModel):
     `backend_id` is the backend's handle once it accepted the work (a pid, a Kubernetes Job
     name, a Slurm id); a Pending job without one is still queued in the dispatcher.
     `waiting_reason` says why submitted work has not started (Slurm's `Reason`, a pod's
-    scheduling message).
+    scheduling message). `owner` is the OIDC subject of the user whose call or upload made
+    the job ("" for the admin, a service token or an anonymous event).
     """
 
     name: str
@@ -56,6 +57,7 @@ class Job(BaseModel):
     attempts: int = 0
     backend_id: str | None = None
     waiting_reason: str = ""
+    owner: str = ""
 
     @property
     def terminal(self) -> bool:
