@@ -282,6 +282,13 @@ class Settings(BaseSettings):
         "(OSCAR_OIDC_LEEWAY).",
         validation_alias=_env("OSCAR_OIDC_LEEWAY", "oidc_leeway"),
     )
+    local_user_services: bool = Field(
+        False,
+        description="Let OIDC users who are not admins define services when jobs run as local "
+        "processes (OSCAR_LOCAL_USER_SERVICES). Off by default: a script run natively can read "
+        "everything the server's own user can, other users' data included.",
+        validation_alias=_env("OSCAR_LOCAL_USER_SERVICES", "local_user_services"),
+    )
     users_admin: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Comma-separated OIDC subjects (`sub`) who are cluster admins "

@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from pydantic import TypeAdapter
 
 from oscar.api.deps import ServicePrincipal, State, UserPrincipal
+from oscar.api.state import AppState
 from oscar.auth.access import (
     may_see_service,
     owns,
@@ -27,7 +28,7 @@ from oscar.auth.access import (
 )
 from oscar.auth.principal import Principal
 from oscar.deployment import deployment_status
-from oscar.errors import BadRequestError
+from oscar.errors import BadRequestError, ForbiddenError
 from oscar.models.service import Service
 from oscar.models.storage import MinIOProvider
 from oscar.models.validation import parse_service
@@ -144,6 +145,19 @@ def public_view(
     return view
 
 
+def _check_may_define(principal: Principal, state: AppState) -> None:
+    """Defining a service means running its script. With local processes as the backend a
+    script runs natively, as the server's own user, so users may define services there only
+    when the operator says so (OSCAR_LOCAL_USER_SERVICES)."""
+    settings = state.settings
+    if principal.is_admin or settings.executor != "local" or settings.local_user_services:
+        return
+    raise ForbiddenError(
+        "on this cluster jobs run as local processes of the server, so only admins may define "
+        "services (the operator can allow users with OSCAR_LOCAL_USER_SERVICES=true)"
+    )
+
+
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
@@ -155,6 +169,7 @@ def public_view(
 def create_service(document: Document, state: State, principal: UserPrincipal) -> Response:
     """Validate and store a new service owned by the caller; a 64-hex-character token is
     generated for it."""
+    _check_may_define(principal, state)
     service = parse_service(document)
     service.owner = principal.owner_id
     require_vo(principal, service, state.settings.oidc_groups)
@@ -212,6 +227,7 @@ def update_service(document: Document, state: State, principal: UserPrincipal) -
     A secret sent with an empty value keeps its stored value (so a definition read back from
     the API, with secrets blanked, can be sent again unchanged); omit a key to remove it.
     """
+    _check_may_define(principal, state)
     service = parse_service(document)
     require_vo(principal, service, state.settings.oidc_groups)
     state.services.update(service, authorize=partial(require_service_owner, principal))
