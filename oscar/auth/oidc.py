@@ -42,7 +42,7 @@ GROUP_CLAIMS = ("groups", "group_membership", "eduperson_entitlement")
 ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"]
 DISCOVERY_TTL_SECONDS = 3600.0
 JWKS_TTL_SECONDS = 3600.0
-JWKS_REFETCH_SECONDS = 10.0
+JWKS_REFETCH_SECONDS = 1.0
 PROVIDER_TIMEOUT_SECONDS = 10.0
 CACHE_SIZE = 4096  # verified tokens remembered until they expire
 
