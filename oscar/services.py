@@ -14,6 +14,9 @@ What the manager decides (the routes only parse, authenticate and call it):
   sent again unchanged);
 - the image: when `allowed_image_repositories` is set, a service's image must start with one
   of them (upstream tests "contains"; a prefix cannot be met by `evil.example/ghcr.io/...`);
+- `isolation_level: USER`: `bucket_list` is always the server's (one bucket per allowed user
+  and input bucket, `oscar.storage.isolation`), and a user owner joins `allowed_users`; the
+  storage set-up then makes those buckets, each owned by its user;
 - who may change a service is the caller's business: `update` and `delete` take an `authorize`
   callback, run on the stored record the change applies to, before anything is changed.
 
@@ -35,6 +38,7 @@ from oscar.jobs.store import JobStore
 from oscar.models.service import Service
 from oscar.registry.base import Registry
 from oscar.storage.base import ServiceStorage
+from oscar.storage.isolation import isolate
 
 log = logging.getLogger("oscar.services")
 
@@ -131,11 +135,14 @@ class ServiceManager:
     def create(self, service: Service) -> Service:
         """Register a new service (given token replaced, owner as given) and set it up.
 
-        Raises `ServiceExistsError` when the name is taken (nothing is changed then), or the
-        error of the first step that failed, after undoing the steps before it.
+        Raises `ServiceExistsError` when the name is taken, `InvalidServiceError` when a USER
+        isolation bucket cannot be named (nothing is changed then), or the error of the first
+        step that failed, after undoing the steps before it (`ConflictError` for a user's
+        bucket that exists and belongs to someone else).
         """
         stored = _stored_form(service)
         stored.token = new_service_token()
+        isolate(stored)
         name = stored.name
         with self._lock:
             self._check_image(stored)
@@ -183,6 +190,7 @@ class ServiceManager:
                 key: value or existing.environment.secrets.get(key, "")
                 for key, value in stored.environment.secrets.items()
             }
+            isolate(stored)
             self.registry.update(stored)
             undo = _Undo(f"updating service '{name}'")
             undo.add("restore its previous definition", partial(self.registry.update, existing))

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from oscar.errors import NotSupportedError
 from oscar.models.service import Service
-from oscar.models.storage import DEFAULT_PROVIDER
+from oscar.models.storage import DEFAULT_PROVIDER, MinIOProvider
 from oscar.registry.base import Registry
 
 if TYPE_CHECKING:
@@ -35,13 +35,20 @@ def default_store_buckets(service: Service) -> list[str]:
     return list(dict.fromkeys(bucket for bucket, _ in default_store_paths(service)))
 
 
+def service_buckets(service: Service) -> list[str]:
+    """Every default-store bucket set up for a service: those of its paths, then, with USER
+    isolation, its users' buckets (`bucket_list`)."""
+    isolated = service.bucket_list if service.isolation_level == "USER" else []
+    return list(dict.fromkeys([*default_store_buckets(service), *isolated]))
+
+
 def buckets_of_others(registry: Registry, service: Service) -> set[str]:
     """Default-store buckets that services other than `service` use (kept on its deletion)."""
     return {
         bucket
         for other in registry.list()
         if other.name != service.name
-        for bucket, _ in default_store_paths(other)
+        for bucket in service_buckets(other)
     }
 
 
@@ -79,6 +86,16 @@ class ServiceStorage(ABC):
         Buckets that stay get their event subscriptions rewritten from the registry, which
         should therefore no longer hold this service (or hold the definition being restored).
         """
+
+    def user_credentials(self, subject: str, display_name: str = "") -> MinIOProvider:
+        """The default store's client-facing endpoint with the keys of the OIDC user `subject`
+        (`oscar.storage.users`), making the user on the store when needed.
+
+        Idempotent, and cheap once the user is known (every request of that user may call it).
+        Raises `BadRequestError` for a subject the store cannot take; stores without users
+        answer `NotSupportedError` (501).
+        """
+        raise NotSupportedError("this object store has no per-user credentials")
 
     def buckets(self) -> BucketStorage:
         """The store's buckets as `/system/buckets` manages them (`oscar.storage.buckets`).

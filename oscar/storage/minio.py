@@ -6,9 +6,14 @@ token and a `queue_dir`), and the control plane routes each event to services by
 prefix. Creating a service therefore only adds bucket notifications — MinIO is never restarted,
 and events raised while the control plane is down wait in MinIO's queue.
 
-Visibility: `public` buckets get an anonymous read/write bucket policy; `restricted` ones a
-canned policy `oscar-<bucket>` attached to each allowed user that exists in MinIO; `private` ones
-neither (only the control plane's credentials reach them).
+Who reaches a bucket (`oscar.storage.minio_grants`): OIDC users are MinIO users named by their
+subject, with derived secrets (`user_credentials`), all in the group `oscar-users`. A bucket's
+user owner gets the policy `oscar-<bucket>_owner` (everything); `public` buckets an anonymous
+read-and-list bucket policy and `oscar-<bucket>_public` for the group (read, write and delete
+objects); `restricted` ones the canned policy `oscar-<bucket>` attached to each allowed user;
+`private` ones neither. Buckets oscar made for a service take the service's owner and
+visibility on every set-up; a bucket that existed before keeps its own. With USER isolation,
+each allowed user's bucket is made `private` and owned by that user.
 
 Jobs get a **service account** per service (`oscar.storage.scoped`): keys derived from the
 control plane's secret, with an inline policy that reads the service's inputs and writes its
@@ -31,9 +36,14 @@ from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from oscar.errors import BackendUnavailableError, ServiceNotFoundError, StorageError
+from oscar.errors import (
+    BackendUnavailableError,
+    ConflictError,
+    ServiceNotFoundError,
+    StorageError,
+)
 from oscar.events.router import input_prefixes
-from oscar.models.service import Service
+from oscar.models.service import DEFAULT_OWNER, Service
 from oscar.models.storage import MinIOProvider
 from oscar.registry.base import Registry
 from oscar.storage.base import (
@@ -41,9 +51,13 @@ from oscar.storage.base import (
     buckets_of_others,
     default_store_buckets,
     default_store_paths,
+    service_buckets,
 )
 from oscar.storage.buckets import BucketStorage
+from oscar.storage.isolation import UserBucket, user_buckets, user_input_prefixes
+from oscar.storage.minio_grants import MinIOGrants
 from oscar.storage.scoped import iam_policy, service_access, service_keys
+from oscar.storage.users import check_subject
 
 log = logging.getLogger("oscar.storage")
 # The tag on buckets oscar created for a service (deleted with the last service using them).
@@ -90,19 +104,24 @@ class MinIOStorage(ServiceStorage):
         self.provider = provider
         self._admin_secret = provider.secret_key
         self.registry = registry
+        self.grants = MinIOGrants(
+            self._client, self._admin, provider.access_key, provider.secret_key
+        )
         # MinIO puts its region in target ARNs only when one is configured; try that first.
         self._arns = [arn] if arn else [webhook_arn(provider.region), webhook_arn()]
 
     @contextmanager
-    def _translated(self, action: str, bucket: str) -> Iterator[None]:
+    def _translated(self, action: str, bucket: str, *, target: str = "") -> Iterator[None]:
         """Turn the minio client's errors into `oscar.errors` types naming `action` and `bucket`.
 
-        `action` completes "cannot <action> bucket '<bucket>'", e.g. "create".
+        `action` completes "cannot <action> bucket '<bucket>'", e.g. "create"; `target`
+        replaces "bucket '<bucket>'" (e.g. "user 'x'").
         """
         from minio.error import MinioAdminException, MinioException, S3Error, ServerError
         from urllib3.exceptions import HTTPError, MaxRetryError
 
-        what = f"cannot {action} bucket '{bucket}' on MinIO at {self.endpoint}"
+        target = target or f"bucket '{bucket}'"
+        what = f"cannot {action} {target} on MinIO at {self.endpoint}"
         try:
             yield
         except S3Error as exc:
@@ -121,7 +140,7 @@ class MinIOStorage(ServiceStorage):
         except HTTPError as exc:  # urllib3: refused, reset, timed out, after its retries
             reason = exc.reason if isinstance(exc, MaxRetryError) and exc.reason else exc
             raise BackendUnavailableError(
-                f"cannot reach MinIO at {self.endpoint} (to {action} bucket '{bucket}'): {reason}"
+                f"cannot reach MinIO at {self.endpoint} (to {action} {target}): {reason}"
             ) from exc
         except ValueError as exc:  # the client's own argument checks, e.g. of bucket names
             raise StorageError(f"{what}: {exc}") from exc
@@ -132,12 +151,21 @@ class MinIOStorage(ServiceStorage):
 
         return MinIOBuckets(self)
 
+    def user_credentials(self, subject: str, display_name: str = "") -> MinIOProvider:
+        """This MinIO with the keys of the subject's own MinIO user, made on the first call
+        (in this process); later calls compute only. MinIO keeps no display name."""
+        check_subject(subject)
+        with self._translated("give keys to", "", target=f"user '{subject}'"):
+            access, secret = self.grants.credentials(subject)
+        return self.provider.model_copy(update={"access_key": access, "secret_key": secret})
+
     def _notification(self, bucket: str, arn: str) -> Any:
         from minio.notificationconfig import NotificationConfig, PrefixFilterRule, QueueConfig
 
         queues = []
         for service in self.registry.list():
-            for input_bucket, prefix in input_prefixes(service):
+            prefixes = [*input_prefixes(service), *user_input_prefixes(service)]
+            for input_bucket, prefix in dict.fromkeys(prefixes):
                 if input_bucket != bucket:
                     continue
                 queues.append(
@@ -166,68 +194,18 @@ class MinIOStorage(ServiceStorage):
                     self._arns = self._arns[index:]  # remember the form that worked
                 return
 
-    def _restrict(self, bucket: str, users: list[str]) -> None:
-        """A policy `oscar-<bucket>` giving `users` (existing MinIO users) the bucket."""
-        from minio.error import MinioAdminException
-
-        policy = {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Action": ["s3:*"],
-                    "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
-                }
-            ],
-        }
-        name = f"oscar-{bucket}"
-        self._admin.policy_add(name, policy=policy)
-        for user in users:
-            try:
-                self._admin.attach_policy([name], user=user)
-            except MinioAdminException as exc:  # an unknown user or an already attached policy
-                # Logged, not raised: a user who does not exist in MinIO yet must not block the
-                # service. Connection failures are not caught here and fail the set-up.
-                log.warning("cannot give %s access to %s: %s", user, bucket, exc)
-
-    def _apply_visibility(self, bucket: str, visibility: str, users: list[str]) -> None:
-        """`public`: anyone may list, read and write; `restricted`: the allowed users; else
-        only the owner (the control plane's credentials)."""
-        if visibility == "restricted":
-            self._restrict(bucket, users)
-        if visibility == "public":
-            policy = {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Principal": {"AWS": ["*"]},
-                        "Action": ["s3:GetBucketLocation", "s3:ListBucket"],
-                        "Resource": [f"arn:aws:s3:::{bucket}"],
-                    },
-                    {
-                        "Effect": "Allow",
-                        "Principal": {"AWS": ["*"]},
-                        "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
-                        "Resource": [f"arn:aws:s3:::{bucket}/*"],
-                    },
-                ],
-            }
-            self._client.set_bucket_policy(bucket, json.dumps(policy))
-        else:
-            self._client.delete_bucket_policy(bucket)
-
     def existing_buckets(self, service: Service) -> set[str]:
         """Which of the service's buckets exist on MinIO now."""
         found = set()
-        for bucket in default_store_buckets(service):
+        for bucket in service_buckets(service):
             with self._translated("look up", bucket):
                 if self._client.bucket_exists(bucket):
                     found.add(bucket)
         return found
 
     def setup_service(self, service: Service) -> None:
-        """Create buckets and folder markers, set their visibility, subscribe input prefixes."""
+        """Create buckets and folder markers, give the buckets oscar made the service's owner
+        and visibility, make the users' buckets (USER isolation), subscribe input prefixes."""
         for bucket, folder in default_store_paths(service):
             with self._translated("create", bucket):
                 if not self._client.bucket_exists(bucket):
@@ -235,12 +213,42 @@ class MinIOStorage(ServiceStorage):
                     self._client.set_bucket_tags(bucket, self._created_tags())
                 if folder:
                     self._client.put_object(bucket, f"{folder}/", io.BytesIO(b""), 0)
+        owner = service.owner or DEFAULT_OWNER
         for bucket in default_store_buckets(service):
             with self._translated(f"make {service.visibility}", bucket):
-                self._apply_visibility(bucket, service.visibility, service.allowed_users)
-        for bucket in dict.fromkeys(b for b, _ in input_prefixes(service)):
+                if not self._created_by_oscar(bucket):
+                    continue  # never another owner's bucket
+                self.grants.tag_owner(bucket, owner)
+                self.grants.set_owner(bucket, owner)
+                self.grants.set_visibility(bucket, service.visibility, service.allowed_users)
+        for user_bucket in user_buckets(service):
+            self._setup_user_bucket(user_bucket)
+        prefixes = [*input_prefixes(service), *user_input_prefixes(service)]
+        for bucket in dict.fromkeys(b for b, _ in prefixes):
             self._sync_notifications(bucket)
         self._apply_job_account(service)
+
+    def _setup_user_bucket(self, user_bucket: UserBucket) -> None:
+        """Make a user's bucket, `private` and owned by them, or check that the existing one
+        is theirs (`ConflictError` otherwise); its visibility is set only when it is made."""
+        bucket, subject = user_bucket.name, user_bucket.subject
+        with self._translated("create", bucket):
+            made = not self._client.bucket_exists(bucket)
+            if made:
+                self._client.make_bucket(bucket)
+                self._client.set_bucket_tags(bucket, self._created_tags())
+                self.grants.tag_owner(bucket, subject)
+            owner = (self._client.get_bucket_tags(bucket) or {}).get("owner")
+            if owner != subject:
+                raise ConflictError(
+                    f"bucket '{bucket}' (USER isolation, for '{subject}') already exists and "
+                    f"belongs to '{owner or DEFAULT_OWNER}'"
+                )
+            for folder in user_bucket.folders:
+                self._client.put_object(bucket, f"{folder}/", io.BytesIO(b""), 0)
+            self.grants.set_owner(bucket, subject)
+            if made:  # no grant a deleted bucket of the same name left behind
+                self.grants.set_visibility(bucket, "private", [])
 
     @staticmethod
     def _created_tags() -> Any:
@@ -306,7 +314,7 @@ class MinIOStorage(ServiceStorage):
         created for it that no other service uses."""
         self._drop_job_account(service)
         in_use = buckets_of_others(self.registry, service) | set(keep)
-        for bucket in default_store_buckets(service):
+        for bucket in service_buckets(service):
             with self._translated("look up", bucket):
                 exists = self._client.bucket_exists(bucket)
                 created = exists and self._created_by_oscar(bucket)
@@ -320,4 +328,5 @@ class MinIOStorage(ServiceStorage):
                 for item in self._client.list_objects(bucket, recursive=True):
                     self._client.remove_object(bucket, item.object_name)
                 self._client.remove_bucket(bucket)
+                self.grants.drop(bucket)
             log.info("bucket deleted", extra={"bucket": bucket, "service": service.name})

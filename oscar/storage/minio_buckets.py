@@ -3,8 +3,10 @@
 The owner is the bucket tag `owner` (with upstream's `owner_name`); visibility is read from
 what MinIO enforces, never from a tag: an anonymous bucket policy is `public`, the canned
 policy `oscar-<bucket>` is `restricted` (its allowed users are the MinIO users it is attached
-to, so users unknown to MinIO are not listed), neither is `private`. `MinIOStorage` applies
-the same policies to service buckets.
+to: subjects, or the derived names of subjects MinIO cannot take), neither is `private`. A
+user owner gets everything on the bucket (`oscar-<bucket>_owner`), kept in step on create,
+update and delete; the policies are `oscar.storage.minio_grants`', which `MinIOStorage` applies
+to service buckets too.
 
 Errors: S3 `NoSuchBucket` becomes `NotFoundError`, `BucketAlreadyOwnedByYou`/`BucketAlreadyExists`/
 `BucketNotEmpty` `ConflictError`, `InvalidBucketName` `BadRequestError`; the rest is translated
@@ -36,14 +38,7 @@ from oscar.storage.buckets import (
 if TYPE_CHECKING:
     from oscar.storage.minio import MinIOStorage
 
-# Upstream names the admin "oscar" in the `owner_name` tag.
-ADMIN_OWNER_NAME = "oscar"
 _CONFLICTS = {"BucketAlreadyOwnedByYou", "BucketAlreadyExists", "BucketNotEmpty"}
-
-
-def restricted_policy(bucket: str) -> str:
-    """The canned policy that gives a restricted bucket's users access to it."""
-    return f"oscar-{bucket}"
 
 
 class MinIOBuckets(BucketStorage):
@@ -72,10 +67,6 @@ class MinIOBuckets(BucketStorage):
     def _client(self) -> Any:
         return self.storage._client
 
-    @property
-    def _admin(self) -> Any:
-        return self.storage._admin
-
     def _require(self, name: str) -> None:
         check_existing_bucket_name(name)
         if not self._client.bucket_exists(name):
@@ -98,42 +89,13 @@ class MinIOBuckets(BucketStorage):
                 return True
         return False
 
-    def _restricted_users(self, name: str) -> list[str] | None:
-        """The users of the bucket's canned policy, or None when it has none."""
-        from minio.error import MinioAdminException
-
-        policy = restricted_policy(name)
-        try:
-            self._admin.policy_info(policy)
-        except MinioAdminException as exc:
-            if exc._code == "404":
-                return None
-            raise
-        entities = json.loads(self._admin.get_policy_entities([], [], [policy]))
-        users: list[str] = []
-        for mapping in entities.get("policyMappings") or []:
-            if mapping.get("policy") == policy:
-                users.extend(mapping.get("users") or [])
-        return sorted(users)
-
-    def _drop_restriction(self, name: str) -> None:
-        """Detach the canned policy from its users and remove it (MinIO refuses to remove an
-        attached policy)."""
-        users = self._restricted_users(name)
-        if users is None:
-            return
-        policy = restricted_policy(name)
-        for user in users:
-            self._admin.detach_policy([policy], user=user)
-        self._admin.policy_remove(policy)
-
     def _info(self, name: str) -> BucketInfo:
         tags = self._client.get_bucket_tags(name) or {}
         visibility: Visibility = "private"
         allowed: list[str] = []
         if self._is_public(name):
             visibility = "public"
-        elif (users := self._restricted_users(name)) is not None:
+        elif (users := self.storage.grants.restricted_users(name)) is not None:
             visibility, allowed = "restricted", users
         return BucketInfo(name, str(tags.get("owner") or DEFAULT_OWNER), visibility, allowed)
 
@@ -156,48 +118,39 @@ class MinIOBuckets(BucketStorage):
             self._require(name)
             return self._info(name)
 
-    def _tag(self, name: str, owner: str) -> None:
-        from minio.commonconfig import Tags
-
-        tags = Tags.new_bucket_tags()
-        for key, value in (self._client.get_bucket_tags(name) or {}).items():
-            tags[key] = value
-        tags["owner"] = owner
-        tags["owner_name"] = ADMIN_OWNER_NAME if owner == DEFAULT_OWNER else owner
-        self._client.set_bucket_tags(name, tags)
-
-    def _set_visibility(self, name: str, visibility: Visibility, users: list[str]) -> None:
-        self._drop_restriction(name)
-        self.storage._apply_visibility(name, visibility, users)
-
     def create(
         self, name: str, owner: str, visibility: Visibility, allowed_users: list[str]
     ) -> None:
-        """Create the bucket, tag its owner and apply its visibility."""
+        """Create the bucket, tag its owner, give a user owner everything on it and apply its
+        visibility (replacing any grant a deleted bucket of the same name left)."""
         check_new_bucket_name(name)
         with self._translated("create", name):
             if self._client.bucket_exists(name):
                 raise ConflictError(f"bucket '{name}' already exists")
             self._client.make_bucket(name)
-            self._tag(name, owner)
-            self._set_visibility(name, visibility, allowed_users)
+            self.storage.grants.tag_owner(name, owner)
+            self.storage.grants.set_owner(name, owner)
+            self.storage.grants.set_visibility(name, visibility, allowed_users)
 
     def update(
         self, name: str, owner: str, visibility: Visibility, allowed_users: list[str]
     ) -> None:
-        """Re-apply visibility; tag the owner only when the bucket has none."""
+        """Re-apply visibility and the recorded owner's access; tag the owner only when the
+        bucket has none."""
         with self._translated("update", name):
             self._require(name)
-            if not (self._client.get_bucket_tags(name) or {}).get("owner"):
-                self._tag(name, owner)
-            self._set_visibility(name, visibility, allowed_users)
+            recorded = (self._client.get_bucket_tags(name) or {}).get("owner")
+            if not recorded:
+                self.storage.grants.tag_owner(name, owner)
+            self.storage.grants.set_owner(name, recorded or owner)
+            self.storage.grants.set_visibility(name, visibility, allowed_users)
 
     def delete(self, name: str) -> None:
-        """Delete an empty bucket and its canned policy."""
+        """Delete an empty bucket and its owner's and users' policies."""
         with self._translated("delete", name):
             self._require(name)
             self._client.remove_bucket(name)  # BucketNotEmpty while it holds objects
-            self._drop_restriction(name)
+            self.storage.grants.drop(name)
 
     def list_objects(self, name: str, prefix: str, page: str, limit: int) -> ObjectPage:
         """One page of objects, keys after `page` (MinIO lists in key order)."""

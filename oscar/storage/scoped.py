@@ -36,11 +36,15 @@ _SECRET_KEY_LENGTH = 40
 class Action(StrEnum):
     """What an S3 request does, as far as access control is concerned."""
 
-    READ = "read"  # GetObject, HeadObject, ListParts
+    READ = "read"  # GetObject, HeadObject
     LIST = "list"  # ListObjects(V2) with a prefix
-    WRITE = "write"  # PutObject, multipart uploads, the destination of CopyObject
+    WRITE = "write"  # PutObject, multipart uploads (and their parts), the destination of CopyObject
     LOOKUP = "lookup"  # HeadBucket, GetBucketLocation
-    ADMIN = "admin"  # everything else: deletes, bucket creation and deletion, ListBuckets
+    DELETE = "delete"  # DeleteObject, DeleteObjects
+    LIST_BUCKETS = "list buckets"  # ListBuckets
+    CREATE_BUCKET = "create"  # CreateBucket
+    DELETE_BUCKET = "delete bucket"  # DeleteBucket
+    ADMIN = "administer"  # everything else (bucket policies, tags, notifications, ...)
 
 
 @dataclass(frozen=True)

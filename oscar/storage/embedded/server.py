@@ -2,11 +2,22 @@
 
 Every request is SigV4-verified (header or presigned query) except CORS preflights and
 anonymous reads of `public` buckets, then authorised: the admin key may do anything, a
-service's job key only what `oscar.storage.scoped.ServiceAccess` allows. Every
-body is checked against its signed hash or chunk signatures before it is acted on (`payload`).
-Object bodies are streamed to disk, never held in memory; other (XML) bodies are bounded. After
-each object write, `on_object_created` is called with MinIO's event name so that the control
-plane can turn it into jobs.
+service's job key only what `oscar.storage.scoped.ServiceAccess` allows, an OIDC user's key
+only what `oscar.storage.users.UserAccess` allows from each bucket's recorded owner and
+visibility:
+
+- on a bucket the user owns: everything (objects, multipart uploads, deleting the bucket);
+- on a `public` bucket, or a `restricted` one whose allowed users include the user: read, list,
+  look up, write and delete objects (multipart uploads included), nothing on the bucket itself;
+- anything else, `private` buckets of others included, and any bucket that does not exist:
+  `AccessDenied` (403);
+- ListBuckets lists only the buckets the user may reach; CreateBucket makes a `private` bucket
+  the user owns.
+
+Every body is checked against its signed hash or chunk signatures before it is acted on
+(`payload`). Object bodies are streamed to disk, never held in memory; other (XML) bodies are
+bounded. After each object write, `on_object_created` is called with MinIO's event name so that
+the control plane can turn it into jobs.
 """
 
 from __future__ import annotations
@@ -18,7 +29,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from email.utils import format_datetime
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qsl
 from xml.etree import ElementTree
 
@@ -35,6 +46,7 @@ from oscar.storage.embedded.payload import PayloadCheck, PayloadError, read_smal
 from oscar.storage.embedded.sigv4 import SignatureError, VerifiedRequest, path_bytes, verify
 from oscar.storage.embedded.store import ObjectInfo, ObjectStore, StoreError, check_key
 from oscar.storage.scoped import Action, ServiceAccess
+from oscar.storage.users import UserAccess
 
 log = logging.getLogger("oscar.s3")
 ObjectCreated = Callable[[ObjectInfo, str, str], None]  # (object, access key, event name)
@@ -58,10 +70,12 @@ ANONYMOUS = ""  # the access key of an unsigned request
 
 @dataclass(frozen=True)
 class Principal:
-    """A key's secret and what it may do (`access` None: everything, the admin key)."""
+    """A key's secret and what it may do: a service's job key (`access`), an OIDC user's key
+    (`user`), or with neither the admin key, which may do everything."""
 
     secret: str
     access: ServiceAccess | None = None
+    user: UserAccess | None = None
 
 
 PrincipalLookup = Callable[[str], Principal | None]
@@ -132,12 +146,18 @@ def requested_actions(
 ) -> list[tuple[Action, str, str]]:
     """What a request does, as (action, bucket, key or listing prefix) for access control."""
     if not bucket:
-        return [(Action.ADMIN, "", "")]
+        return [(Action.LIST_BUCKETS if method == "GET" else Action.ADMIN, "", "")]
     if not key:
         if method == "HEAD" or (method == "GET" and "location" in query):
             return [(Action.LOOKUP, bucket, "")]
         if method == "GET" and not set(query) - _LIST_QUERY:
             return [(Action.LIST, bucket, query.get("prefix", ""))]
+        if method == "PUT" and not query:
+            return [(Action.CREATE_BUCKET, bucket, "")]
+        if method == "DELETE" and not query:
+            return [(Action.DELETE_BUCKET, bucket, "")]
+        if method == "POST" and "delete" in query:
+            return [(Action.DELETE, bucket, "")]  # DeleteObjects: the keys are in the body
         return [(Action.ADMIN, bucket, "")]
     if method in ("GET", "HEAD") and "uploadId" not in query:
         return [(Action.READ, bucket, key)]
@@ -147,7 +167,15 @@ def requested_actions(
         return [(Action.WRITE, bucket, key), (Action.READ, source_bucket, source_key)]
     if method in ("PUT", "POST") or (method in ("GET", "DELETE") and "uploadId" in query):
         return [(Action.WRITE, bucket, key)]  # uploads, parts, their listing and abort
+    if method == "DELETE":
+        return [(Action.DELETE, bucket, key)]
     return [(Action.ADMIN, bucket, key)]
+
+
+def _sharing(meta: dict[str, object]) -> tuple[str, str, list[str]]:
+    """(owner, visibility, allowed users) of a bucket's recorded metadata."""
+    users = cast(list[object], meta.get("allowed_users") or [])
+    return str(meta["owner"]), str(meta["visibility"]), [str(u) for u in users]
 
 
 def _parse_xml(raw: bytes) -> ElementTree.Element:
@@ -199,10 +227,10 @@ class S3App:
             bucket, _, key = path.lstrip("/").partition("/")
             actions = requested_actions(request.method, dict(query), headers, bucket, key)
             # Key lookups read the registry: off the event loop, like the rest of the work.
-            verified = await run_in_threadpool(
+            verified, user = await run_in_threadpool(
                 self._authorise, request.method, raw_path, query, headers, actions
             )
-            response = await self._dispatch(request, verified, dict(query), bucket, key)
+            response = await self._dispatch(request, verified, user, dict(query), bucket, key)
         except (S3Error, StoreError, PayloadError) as exc:
             status = exc.status
             body = (
@@ -225,12 +253,16 @@ class S3App:
         query: list[tuple[str, str]],
         headers: dict[str, str],
         actions: list[tuple[Action, str, str]],
-    ) -> VerifiedRequest:
-        """Verify the signature and check that its key may do every action; raise S3Error."""
+    ) -> tuple[VerifiedRequest, UserAccess | None]:
+        """Verify the signature and check that its key may do every action; raise S3Error.
+
+        Answers the verified request and, for an OIDC user's key, that user's rules (the
+        listing of buckets and the owner of a new bucket depend on them).
+        """
         params = {name for name, _ in query}
         if "authorization" not in headers and not params & set(_PRESIGNED):
             if all(self._public_read(action, bucket) for action, bucket, _ in actions):
-                return VerifiedRequest(ANONYMOUS, "UNSIGNED-PAYLOAD")
+                return VerifiedRequest(ANONYMOUS, "UNSIGNED-PAYLOAD"), None
             raise S3Error("AccessDenied", "anonymous access is not allowed", 403)
         principals: dict[str, Principal | None] = {}
 
@@ -244,9 +276,13 @@ class S3App:
         except SignatureError as exc:
             raise S3Error(exc.code, exc.message, exc.status) from None
         principal = principals.get(verified.access_key)
+        if principal is not None and principal.user is not None:
+            for action, bucket, _ in actions:
+                self._check_user(principal.user, action, bucket)
+            return verified, principal.user
         access = principal.access if principal else None
         if principal is None or access is None:
-            return verified
+            return verified, None
         for action, bucket, key in actions:
             if not access.allows(action, bucket, key):
                 where = f"{bucket}/{key}" if key else bucket or "the service"
@@ -255,7 +291,25 @@ class S3App:
                     f"the key of service '{access.service}' may not {action} {where}",
                     403,
                 )
-        return verified
+        return verified, None
+
+    def _check_user(self, user: UserAccess, action: Action, bucket: str) -> None:
+        """AccessDenied unless the user's rules allow `action` on `bucket` (a bucket that does
+        not exist is refused like another's private one: its existence is not revealed)."""
+        if bucket and action is not Action.CREATE_BUCKET:
+            try:
+                meta = self.store.bucket_meta(bucket)
+            except StoreError as exc:
+                if exc.code != "NoSuchBucket":
+                    raise
+                meta = None
+            if meta is not None and user.allows(action, *_sharing(meta)):
+                return
+        elif user.allows(action, "", "", ()):
+            return
+        raise S3Error(
+            "AccessDenied", f"user '{user.subject}' may not {action} {bucket or 'buckets'}", 403
+        )
 
     def _public_read(self, action: Action, bucket: str) -> bool:
         """Whether anonymous callers may do `action`: read, list and look up `public` buckets."""
@@ -275,6 +329,7 @@ class S3App:
         self,
         request: Request,
         verified: VerifiedRequest,
+        user: UserAccess | None,
         query: dict[str, str],
         bucket: str,
         key: str,
@@ -284,10 +339,10 @@ class S3App:
         body = b"" if streamed else await self._small_body(request, verified)
         if not bucket:
             if method == "GET":
-                return await run_in_threadpool(self._list_buckets)
+                return await run_in_threadpool(self._list_buckets, user)
             raise S3Error("MethodNotAllowed", "not allowed on the service", 405)
         if not key:
-            return await self._bucket_operation(method, query, bucket, body)
+            return await self._bucket_operation(method, query, bucket, body, user)
         if method in ("GET", "HEAD") and "uploadId" not in query:
             return await run_in_threadpool(self._get_object, request, method, bucket, key)
         if method == "PUT" and "uploadId" in query:
@@ -327,13 +382,21 @@ class S3App:
 
     # --- buckets ---------------------------------------------------------------------------
 
-    def _list_buckets(self) -> Response:
+    def _list_buckets(self, user: UserAccess | None) -> Response:
+        listed = self.store.list_buckets()
+        if user is not None:  # only the buckets the user may reach
+            reachable = {
+                name
+                for name, meta in self.store.list_buckets_meta()
+                if user.reaches(*_sharing(meta))
+            }
+            listed = [(name, created) for name, created in listed if name in reachable]
         buckets = "".join(
             "<Bucket>"
             + xml.element("Name", name)
             + xml.element("CreationDate", xml.iso(created))
             + "</Bucket>"
-            for name, created in self.store.list_buckets()
+            for name, created in listed
         )
         owner = "<Owner>" + xml.element("ID", "oscar") + xml.element("DisplayName", "oscar")
         return self._xml(
@@ -341,10 +404,15 @@ class S3App:
         )
 
     async def _bucket_operation(
-        self, method: str, query: dict[str, str], bucket: str, body: bytes
+        self,
+        method: str,
+        query: dict[str, str],
+        bucket: str,
+        body: bytes,
+        user: UserAccess | None = None,
     ) -> Response:
         if method == "PUT" and not query:  # a CreateBucketConfiguration body is ignored
-            await run_in_threadpool(self.store.create_bucket, bucket)
+            await run_in_threadpool(self._create_bucket, bucket, user)
             return Response(status_code=200, headers={"Location": f"/{bucket}"})
         if method == "HEAD":
             await run_in_threadpool(self.store.require_bucket, bucket)
@@ -364,6 +432,18 @@ class S3App:
         if method == "POST" and "delete" in query:
             return await self._delete_objects(bucket, body)
         raise S3Error("NotImplemented", "this bucket operation is not implemented", 501)
+
+    def _create_bucket(self, bucket: str, user: UserAccess | None) -> None:
+        """Create a bucket; a user's is `private` and theirs. An existing bucket is
+        `BucketAlreadyExists` for a user who does not own it, as S3 answers."""
+        try:
+            self.store.create_bucket(bucket, owner=user.subject if user else "")
+        except StoreError as exc:
+            if exc.code != "BucketAlreadyOwnedByYou" or user is None:
+                raise
+            if self.store.bucket_meta(bucket)["owner"] != user.subject:
+                raise StoreError("BucketAlreadyExists", exc.message, 409) from None
+            raise
 
     def _list_objects(self, bucket: str, query: dict[str, str]) -> Response:
         v2 = query.get("list-type") == "2"

@@ -3,6 +3,8 @@
 Object keys are never used as file names: each object's bytes live in a file named by a random
 id, so no key (`../x`, absolute paths, NUL) can reach outside the store. A write is a temp file,
 `fsync`, `rename`, then one SQLite transaction; an object either exists whole or not at all.
+The same database records each bucket's owner and visibility, and which OIDC users got store
+keys (`users`: subjects only, never a secret).
 """
 
 from __future__ import annotations
@@ -35,6 +37,11 @@ CREATE TABLE IF NOT EXISTS bucket_meta (
     allowed_users TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS service_buckets (name TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS users (
+    subject TEXT PRIMARY KEY, access_key TEXT NOT NULL, display_name TEXT NOT NULL,
+    created TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS users_by_access_key ON users (access_key);
 CREATE TABLE IF NOT EXISTS uploads (
     id TEXT PRIMARY KEY, bucket TEXT NOT NULL, key TEXT NOT NULL, content_type TEXT NOT NULL,
     metadata TEXT NOT NULL, created TEXT NOT NULL
@@ -76,6 +83,12 @@ class Listing:
     prefixes: list[str]
     truncated: bool
     next_marker: str
+
+
+def _meta(row: tuple[str, str, str] | None) -> dict[str, object]:
+    if row is None:
+        return {"owner": "cluster_admin", "visibility": "private", "allowed_users": []}
+    return {"owner": row[0], "visibility": row[1], "allowed_users": json.loads(row[2])}
 
 
 def check_bucket_name(name: str) -> None:
@@ -170,16 +183,31 @@ class ObjectStore:
 
     # --- buckets ---------------------------------------------------------------------------
 
-    def create_bucket(self, name: str) -> None:
-        """Create a bucket; `BucketAlreadyOwnedByYou` if it exists."""
+    def create_bucket(self, name: str, owner: str = "") -> None:
+        """Create a bucket; `BucketAlreadyOwnedByYou` if it exists.
+
+        With `owner`, the bucket is recorded as that owner's and `private` in the same
+        transaction, so that it is never, even for a moment, the admin's.
+        """
         check_bucket_name(name)
         with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
             try:
                 self._db.execute("INSERT INTO buckets VALUES (?, ?)", (name, utcnow().isoformat()))
+                if owner:
+                    self._db.execute(
+                        "INSERT OR REPLACE INTO bucket_meta VALUES (?, ?, 'private', '[]')",
+                        (name, owner),
+                    )
             except sqlite3.IntegrityError:
+                self._db.execute("ROLLBACK")
                 raise StoreError(
                     "BucketAlreadyOwnedByYou", f"bucket {name} already exists", 409
                 ) from None
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     def bucket_exists(self, name: str) -> bool:
         """Whether the bucket exists."""
@@ -212,9 +240,19 @@ class ObjectStore:
             row = self._db.execute(
                 "SELECT owner, visibility, allowed_users FROM bucket_meta WHERE name = ?", (name,)
             ).fetchone()
-        if row is None:
-            return {"owner": "cluster_admin", "visibility": "private", "allowed_users": []}
-        return {"owner": row[0], "visibility": row[1], "allowed_users": json.loads(row[2])}
+        return _meta(row)
+
+    def list_buckets_meta(self) -> list[tuple[str, dict[str, object]]]:
+        """Every bucket with its owner, visibility and allowed users, by name (one query)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT b.name, m.owner, m.visibility, m.allowed_users FROM buckets b "
+                "LEFT JOIN bucket_meta m ON m.name = b.name ORDER BY b.name"
+            ).fetchall()
+        return [
+            (name, _meta(None if owner is None else (owner, vis, users)))
+            for name, owner, vis, users in rows
+        ]
 
     def set_bucket_meta(
         self, name: str, owner: str, visibility: str, allowed_users: list[str]
@@ -252,6 +290,25 @@ class ObjectStore:
                 "SELECT 1 FROM service_buckets WHERE name = ?", (name,)
             ).fetchone()
         return row is not None
+
+    # --- users ---------------------------------------------------------------------------
+
+    def record_user(self, subject: str, access_key: str, display_name: str) -> None:
+        """Remember that `subject` got the store key `access_key` (kept across restarts)."""
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO users VALUES (?, ?, ?, ?) ON CONFLICT (subject) DO UPDATE SET "
+                "access_key = excluded.access_key, display_name = excluded.display_name",
+                (subject, access_key, display_name, utcnow().isoformat()),
+            )
+
+    def users_with_access_key(self, access_key: str) -> list[str]:
+        """The subjects recorded with `access_key` (one, or none)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT subject FROM users WHERE access_key = ?", (access_key,)
+            ).fetchall()
+        return [subject for (subject,) in rows]
 
     # --- writing ---------------------------------------------------------------------------
 
