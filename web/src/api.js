@@ -13,28 +13,31 @@ export class ApiError extends Error {
   }
 }
 
-/** Where the dashboard talks to and as whom; kept in sessionStorage (this tab only). */
+/**
+ * Where the dashboard talks to and as whom; kept in sessionStorage (this tab only). A Basic
+ * session has a username and password; an OIDC one (`oidc`: tokens, provider endpoints, see
+ * oidc.js) has the user's display name as `username` and sends its access token.
+ */
 export class Session {
-  constructor(endpoint, username, password) {
+  constructor(endpoint, username, password, oidc = null) {
     this.endpoint = endpoint.replace(/\/+$/, "");
     this.username = username;
     this.password = password;
+    this.oidc = oidc;
   }
 
   static load() {
     try {
       const saved = JSON.parse(sessionStorage.getItem(SESSION_KEY) || "null");
-      return saved ? new Session(saved.endpoint, saved.username, saved.password) : null;
+      return saved ? new Session(saved.endpoint, saved.username, saved.password, saved.oidc) : null;
     } catch {
       return null;
     }
   }
 
   save() {
-    sessionStorage.setItem(
-      SESSION_KEY,
-      JSON.stringify({ endpoint: this.endpoint, username: this.username, password: this.password }),
-    );
+    const { endpoint, username, password, oidc } = this;
+    sessionStorage.setItem(SESSION_KEY, JSON.stringify({ endpoint, username, password, oidc }));
   }
 
   static clear() {
@@ -42,9 +45,16 @@ export class Session {
   }
 
   get authorization() {
+    if (this.oidc) return `Bearer ${this.oidc.access_token}`;
     const bytes = new TextEncoder().encode(`${this.username}:${this.password}`);
     return "Basic " + btoa(String.fromCharCode(...bytes));
   }
+}
+
+/** An OIDC session's new access token (oidc.js, loaded on first need). */
+async function refresh(session) {
+  const { refreshTokens } = await import("./oidc.js");
+  await refreshTokens(session);
 }
 
 async function errorOf(response) {
@@ -64,18 +74,32 @@ async function errorOf(response) {
  */
 export async function call(session, path, { method = "GET", json, body, headers = {}, as, signal, token } = {}) {
   const sent = { ...headers };
-  sent.Authorization = token ? `Bearer ${token}` : session.authorization;
   if (json !== undefined) {
     sent["Content-Type"] = "application/json";
     body = JSON.stringify(json);
   }
-  let response;
-  try {
-    // credentials "omit": the browser must not add (or prompt for) credentials of its own.
-    response = await fetch(session.endpoint + path, { method, body, headers: sent, signal, credentials: "omit" });
-  } catch (error) {
-    if (error.name === "AbortError") throw error;
-    throw new ApiError(0, `cannot reach ${session.endpoint}: ${error.message}`);
+  const oidc = !token && session.oidc;
+  // An OIDC access token is renewed a little before it expires, and once more on a 401.
+  if (oidc && oidc.expires_at - Date.now() < 30000 && oidc.refresh_token) {
+    await refresh(session).catch((error) => {
+      if (oidc.expires_at <= Date.now()) throw error; // still valid: try it, renew later
+    });
+  }
+  const send = async () => {
+    sent.Authorization = token ? `Bearer ${token}` : session.authorization;
+    try {
+      // credentials "omit": the browser must not add (or prompt for) credentials of its own.
+      return await fetch(session.endpoint + path, { method, body, headers: sent, signal, credentials: "omit" });
+    } catch (error) {
+      if (error.name === "AbortError") throw error;
+      throw new ApiError(0, `cannot reach ${session.endpoint}: ${error.message}`);
+    }
+  };
+  const used = oidc && oidc.access_token;
+  let response = await send();
+  if (response.status === 401 && oidc?.refresh_token) {
+    if (oidc.access_token === used) await refresh(session); // else another call renewed it
+    response = await send();
   }
   if (!response.ok) throw await errorOf(response);
   if (as === "blob") return { blob: await response.blob(), response };

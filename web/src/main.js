@@ -107,14 +107,19 @@ function header(session, activePath) {
     ? h(
         "div",
         { class: "account" },
-        h("span", { class: "who", title: session.endpoint }, session.username),
+        h(
+          "span",
+          { class: "who", title: session.oidc ? `${session.oidc.login} at ${session.endpoint}` : session.endpoint },
+          session.username,
+        ),
         h(
           "button",
           {
             type: "button",
             class: "ghost",
-            onclick: () => {
-              Session.clear();
+            onclick: async () => {
+              if (session.oidc) (await import("./oidc.js")).logout(session);
+              else Session.clear();
               navigate("/login");
             },
           },
@@ -189,4 +194,12 @@ window.addEventListener("unhandledrejection", (event) => {
 
 applyTheme(localStorage.getItem(THEME_KEY));
 window.addEventListener("hashchange", route);
-route();
+// The identity provider sends the browser back to this page with `?code=&state=` (or `?error=`):
+// finish that login (oidc.js) before the first route.
+if (/[?&]state=/.test(location.search) && /[?&](code|error)=/.test(location.search)) {
+  replace(document.getElementById("app"), h("main", { id: "main" }, loading("Logging in")));
+  import("./oidc.js")
+    .then(({ completeLogin }) => completeLogin())
+    .catch(() => "/login")
+    .then((next) => navigate(next, { replace: true }));
+} else route();

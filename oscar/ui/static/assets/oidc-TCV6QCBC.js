@@ -1,0 +1,1 @@
+import{a,b,c,d,e,f,g,h}from"./chunk-VNLZYLIC.js";import"./chunk-PL4UMCAP.js";export{d as beginLogin,e as completeLogin,b as issuerLabel,h as logout,a as redirectUri,f as refreshTokens,c as serverConfig,g as takeNotice};
