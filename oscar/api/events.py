@@ -20,6 +20,7 @@ from oscar.api.deps import State
 from oscar.api.state import AppState
 from oscar.events.accept import accept_event
 from oscar.events.records import object_records
+from oscar.storage.users import RESERVED_PREFIXES
 
 log = logging.getLogger("oscar.events")
 router = APIRouter(tags=["events"])
@@ -58,8 +59,23 @@ def _accept(state: AppState, event: dict[str, Any], records: list[Any]) -> list[
     # skipped, as MinIO never sends it.
     for record in object_records({**event, "Records": records}) or []:
         body = json.dumps(record.event)
+        uploader = _uploader(state, record.event)
         for service in state.registry.inputs_matching(record.bucket, record.key):
-            job = accept_event(state.dispatcher, service, body, record.dedup(service.name))
+            dedup = record.dedup(service.name)
+            job = accept_event(state.dispatcher, service, body, dedup, owner=uploader)
             if job is not None:
                 accepted.append(job.name)
     return accepted
+
+
+def _uploader(state: AppState, event: dict[str, Any]) -> str:
+    """The OIDC subject whose upload this is: MinIO names the uploading user's access key,
+    which for OIDC users is their subject (`oscar.storage.users`); "" for the admin, a
+    service's job key, or a user whose name had to be derived."""
+    try:
+        principal = str(event["Records"][0]["userIdentity"]["principalId"])
+    except (KeyError, IndexError, TypeError):
+        return ""
+    if principal == state.default_store.access_key or principal.startswith(RESERVED_PREFIXES):
+        return ""
+    return principal

@@ -22,15 +22,16 @@ from oscar.api.state import AppState
 from oscar.auth.access import (
     may_see_service,
     owns,
+    require_bucket_visible,
     require_service_owner,
     require_service_visible,
     require_vo,
 )
 from oscar.auth.principal import Principal
 from oscar.deployment import deployment_status
-from oscar.errors import BadRequestError, ForbiddenError
+from oscar.errors import BadRequestError, ForbiddenError, NotFoundError
 from oscar.models.service import Service
-from oscar.models.storage import MinIOProvider
+from oscar.models.storage import DEFAULT_PROVIDER, MinIOProvider
 from oscar.models.validation import parse_service
 
 router = APIRouter(prefix="/system/services", tags=["services"])
@@ -158,6 +159,27 @@ def _check_may_define(principal: Principal, state: AppState) -> None:
     )
 
 
+def _check_buckets(principal: Principal, state: AppState, service: Service) -> None:
+    """A user's service may only use default-store buckets that user can reach (or that do
+    not exist yet, and will be theirs): its job key would otherwise read or write another
+    user's private data."""
+    if principal.is_admin:
+        return
+    entries = [*service.input, *service.output, *([service.mount] if service.mount else [])]
+    names = {
+        entry.path.strip("/").partition("/")[0]
+        for entry in entries
+        if entry.storage_provider == DEFAULT_PROVIDER
+    }
+    buckets = state.storage.buckets()
+    for name in sorted(names):
+        try:
+            info = buckets.get(name)
+        except NotFoundError:
+            continue
+        require_bucket_visible(principal, info)
+
+
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
@@ -173,6 +195,7 @@ def create_service(document: Document, state: State, principal: UserPrincipal) -
     service = parse_service(document)
     service.owner = principal.owner_id
     require_vo(principal, service, state.settings.oidc_groups)
+    _check_buckets(principal, state, service)
     state.services.create(service)
     return Response(status_code=status.HTTP_201_CREATED)
 
@@ -230,6 +253,7 @@ def update_service(document: Document, state: State, principal: UserPrincipal) -
     _check_may_define(principal, state)
     service = parse_service(document)
     require_vo(principal, service, state.settings.oidc_groups)
+    _check_buckets(principal, state, service)
     state.services.update(service, authorize=partial(require_service_owner, principal))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

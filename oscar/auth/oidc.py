@@ -163,7 +163,9 @@ class OidcVerifier:
             raise UnauthorizedError("the token has expired") from None
         except jwt.ImmatureSignatureError:
             raise UnauthorizedError("the token is not valid yet (nbf/iat in the future)") from None
-        except jwt.InvalidAudienceError:
+        except (jwt.InvalidAudienceError, jwt.MissingRequiredClaimError) as exc:
+            if isinstance(exc, jwt.MissingRequiredClaimError) and exc.claim != "aud":
+                raise UnauthorizedError(f"the token has no {exc.claim!r} claim") from None
             raise UnauthorizedError(
                 f"the token's audience does not name this cluster ({', '.join(self._audience)})"
             ) from None

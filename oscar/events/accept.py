@@ -26,9 +26,10 @@ def accept_event(
     dedup: str | None,
     *,
     routed: bool = True,
+    owner: str = "",
 ) -> Job | None:
     """Record a job of `service` for `event` (blocking: fsynced); None when `dedup` shows it
-    was recorded before.
+    was recorded before. `owner` is the OIDC subject whose upload raised the event, if known.
 
     `routed` events were matched to one of the service's inputs by their source. Others (a raw
     message from a queue) are checked like a `/job` body: one naming an object outside the
@@ -39,7 +40,7 @@ def accept_event(
             check_event_scope(service, event.encode())
         except ForbiddenError as exc:
             return record_failed(dispatcher, service.name, event, str(exc), dedup)
-    return dispatcher.submit(service.name, event, dedup=dedup)
+    return dispatcher.submit(service.name, event, dedup=dedup, owner=owner)
 
 
 def record_failed(

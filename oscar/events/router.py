@@ -8,17 +8,19 @@ from urllib.parse import quote_plus
 
 from oscar.models.service import Service
 from oscar.models.storage import DEFAULT_PROVIDER
+from oscar.storage.isolation import user_input_prefixes
 
 
 def input_prefixes(service: Service) -> list[tuple[str, str]]:
-    """(bucket, key prefix) of each `minio.default` input of the service."""
+    """(bucket, key prefix) of each `minio.default` input of the service, and with USER
+    isolation of the same folders in each user's bucket (an upload there is that user's)."""
     result = []
     for entry in service.input:
         if entry.storage_provider != DEFAULT_PROVIDER:
             continue
         bucket, _, folder = entry.path.strip("/").partition("/")
         result.append((bucket, f"{folder.strip('/')}/" if folder.strip("/") else ""))
-    return result
+    return list(dict.fromkeys(result + user_input_prefixes(service)))
 
 
 def matching_services(services: list[Service], bucket: str, key: str) -> list[Service]:

@@ -54,7 +54,7 @@ from oscar.storage.base import (
     service_buckets,
 )
 from oscar.storage.buckets import BucketStorage
-from oscar.storage.isolation import UserBucket, user_buckets, user_input_prefixes
+from oscar.storage.isolation import UserBucket, user_buckets
 from oscar.storage.minio_grants import MinIOGrants
 from oscar.storage.scoped import iam_policy, service_access, service_keys
 from oscar.storage.users import check_subject
@@ -164,7 +164,7 @@ class MinIOStorage(ServiceStorage):
 
         queues = []
         for service in self.registry.list():
-            prefixes = [*input_prefixes(service), *user_input_prefixes(service)]
+            prefixes = input_prefixes(service)
             for input_bucket, prefix in dict.fromkeys(prefixes):
                 if input_bucket != bucket:
                     continue
@@ -223,7 +223,7 @@ class MinIOStorage(ServiceStorage):
                 self.grants.set_visibility(bucket, service.visibility, service.allowed_users)
         for user_bucket in user_buckets(service):
             self._setup_user_bucket(user_bucket)
-        prefixes = [*input_prefixes(service), *user_input_prefixes(service)]
+        prefixes = input_prefixes(service)
         for bucket in dict.fromkeys(b for b, _ in prefixes):
             self._sync_notifications(bucket)
         self._apply_job_account(service)

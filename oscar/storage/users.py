@@ -38,6 +38,9 @@ from oscar.storage.scoped import ACCESS_KEY_PREFIX, Action
 
 # Neither prefix starts the other: a user key is never read as a service key, nor the reverse.
 USER_ACCESS_KEY_PREFIX = "ouser"
+# Access keys with these prefixes are never an OIDC subject as it is: service job keys and
+# derived user keys.
+RESERVED_PREFIXES = (ACCESS_KEY_PREFIX, USER_ACCESS_KEY_PREFIX)
 _ACCESS_KEY_LENGTH = 20  # MinIO's bounds: access keys of 3-20 characters, secrets of 8-40
 _SECRET_KEY_LENGTH = 40
 SUBJECT_MAX_LENGTH = 255
@@ -91,7 +94,7 @@ def minio_user_name(subject: str, admin_access_key: str) -> str:
     Derived names depend only on the subject, never on the admin secret, so that a restricted
     bucket's users stay attached when the secret changes.
     """
-    reserved = subject.startswith((ACCESS_KEY_PREFIX, USER_ACCESS_KEY_PREFIX))
+    reserved = subject.startswith(RESERVED_PREFIXES)
     if _MINIO_USER.fullmatch(subject) and not reserved and subject != admin_access_key:
         return subject
     digest = hashlib.sha256(f"oscar/user/minio-name/{subject}".encode()).hexdigest()

@@ -244,9 +244,13 @@ class EmbeddedStorage(ServiceStorage):
             log.info("bucket deleted", extra={"bucket": bucket, "service": service.name})
 
     def object_created(self, info: ObjectInfo, principal: str, event_name: str) -> None:
-        """Record one job per service whose input folder received the object."""
+        """Record one job per service whose input folder received the object; a user's upload
+        makes jobs that user sees as theirs."""
         if info.key.endswith("/") and info.size == 0:
             return  # a folder marker, not data
+        uploader = ""
+        if principal.startswith(USER_ACCESS_KEY_PREFIX):
+            uploader = self._user_of(principal) or ""
         for service in self.registry.inputs_matching(info.bucket, info.key):
             event = minio_event(
                 event_name,
@@ -258,7 +262,7 @@ class EmbeddedStorage(ServiceStorage):
                 principal,
                 info.modified,
             )
-            job = accept_event(self.dispatcher, service, json.dumps(event), None)
+            job = accept_event(self.dispatcher, service, json.dumps(event), None, owner=uploader)
             if job is not None:
                 log.info(
                     "event accepted",
