@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Generator
+from collections.abc import Callable, Generator
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 from cli.config import ClusterConfig
+from cli.errors import ClientError
+from cli.oidc import Logins
+
+__all__ = ["ClientError", "OscarClient", "mask"]
 
 _SECRET = re.compile(
     r"(authorization: (?:basic|bearer) )\S+"
@@ -18,69 +23,38 @@ _SECRET = re.compile(
 )
 
 
-class ClientError(Exception):
-    """A request failed; the message is meant for the user as is."""
-
-
 def mask(text: str) -> str:
     """Hide credentials in text printed with --debug."""
     return _SECRET.sub(lambda m: (m.group(1) or m.group(2)) + "***", text)
 
 
-EGI_TOKEN_URL = "https://aai.egi.eu/auth/realms/egi/protocol/openid-connect/token"  # noqa: S105 - a URL
-OIDC_CLIENT_ID = "token-portal"
-OIDC_SCOPES = "openid email profile eduperson_entitlement"
-
-
-def _oidc_access_token(cluster_id: str, cluster: ClusterConfig) -> str:
-    """An access token from oidc-agent or by exchanging the stored refresh token."""
-    if cluster.oidc_account_name:
-        try:
-            import liboidcagent
-        except ImportError:
-            raise ClientError("oidc-agent accounts need `pip install liboidcagent`") from None
-        try:
-            return str(
-                liboidcagent.get_access_token(
-                    cluster.oidc_account_name, min_valid_period=60, application_hint="oscar-cli"
-                )
-            )
-        except Exception as exc:  # liboidcagent raises its own error family
-            raise ClientError(
-                f"oidc-agent could not give a token for '{cluster_id}': {exc}"
-            ) from None
-    extra = cluster.model_extra or {}
-    endpoint = str(extra.get("oidc_token_endpoint") or EGI_TOKEN_URL)
-    try:
-        response = httpx.post(
-            endpoint,
-            data={
-                "grant_type": "refresh_token",
-                "refresh_token": cluster.oidc_refresh_token,
-                "client_id": str(extra.get("oidc_client_id") or OIDC_CLIENT_ID),
-                "scope": OIDC_SCOPES,
-            },
-            timeout=30,
-        )
-        response.raise_for_status()
-        return str(response.json()["access_token"])
-    except (httpx.HTTPError, ValueError, KeyError) as exc:
-        raise ClientError(f"cannot refresh the OIDC token for '{cluster_id}': {exc}") from None
-
-
 class _Bearer(httpx.Auth):
-    def __init__(self, token: str) -> None:
+    """Sends an OIDC access token, asked for at each request: the first request of a run gets
+    one (errors then surface as one line from `request`), and a long run gets a fresh one when
+    the last is about to expire."""
+
+    def __init__(self, token: Callable[[], str]) -> None:
         self._token = token
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        request.headers["Authorization"] = f"Bearer {self._token}"
+        request.headers["Authorization"] = f"Bearer {self._token()}"
         yield request
 
 
 class OscarClient:
     """A thin client for one cluster (Basic auth, or an OIDC bearer token)."""
 
-    def __init__(self, cluster_id: str, cluster: ClusterConfig, debug: bool = False) -> None:
+    def __init__(
+        self,
+        cluster_id: str,
+        cluster: ClusterConfig,
+        debug: bool = False,
+        *,
+        logins: Logins | None = None,
+        config_path: Path | None = None,
+    ) -> None:
+        """`logins` shares access tokens across the clients of one run; `config_path` is where
+        a rotated refresh token is saved (not saved without it)."""
         self.cluster_id = cluster_id
         self.cluster = cluster
         self.debug = debug
@@ -88,7 +62,8 @@ class OscarClient:
         if cluster.auth_user:
             auth = (cluster.auth_user, cluster.auth_password)
         elif cluster.oidc_account_name or cluster.oidc_refresh_token:
-            auth = _Bearer(_oidc_access_token(cluster_id, cluster))
+            tokens = logins or Logins()
+            auth = _Bearer(lambda: tokens.access_token(cluster_id, cluster, config_path))
         self._http = httpx.Client(
             base_url=cluster.endpoint.rstrip("/"),
             auth=auth,
@@ -124,15 +99,19 @@ class OscarClient:
             raise ClientError(f"request to '{self.cluster_id}' failed: {exc}") from None
         if response.status_code in expect:
             return response
-        if response.status_code == 401:
-            raise ClientError(f"bad credentials for cluster '{self.cluster_id}' (401)")
-        if response.status_code == 403:
-            raise ClientError(f"not allowed on cluster '{self.cluster_id}' (403)")
         try:
             detail = response.json().get("detail") or response.text
-        except ValueError:
+        except (ValueError, AttributeError):
             detail = response.text
-        raise ClientError(f"{method} {path} failed ({response.status_code}): {str(detail).strip()}")
+        detail = str(detail).strip()
+        # The server's reason for a 401/403 (an untrusted issuer, a group, an owner, a policy)
+        # tells the user what to change.
+        reason = f": {' '.join(detail.split())}" if detail else ""
+        if response.status_code == 401:
+            raise ClientError(f"bad credentials for cluster '{self.cluster_id}' (401){reason}")
+        if response.status_code == 403:
+            raise ClientError(f"not allowed on cluster '{self.cluster_id}' (403){reason}")
+        raise ClientError(f"{method} {path} failed ({response.status_code}): {detail}")
 
     def close(self) -> None:
         """Close connections."""

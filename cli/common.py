@@ -9,13 +9,16 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
+import click
 import typer
 import yaml
 
 from cli import config as config_file
 from cli.client import ClientError, OscarClient
+from cli.oidc import Logins
 
 _GROUP_KEY = "oscar_cli_group_options"  # ctx.meta: flags given on a group (`service --config`)
+_LOGINS_KEY = "oscar_cli_logins"  # ctx.meta: this run's OIDC access tokens
 
 
 def _from_group(name: str) -> Callable[[typer.Context, Any, Any], Any]:
@@ -73,6 +76,19 @@ def fail(message: str) -> NoReturn:
     raise typer.Exit(1)
 
 
+def run_logins() -> Logins:
+    """The OIDC access tokens of this run. They live in the click context's `meta` (one per
+    invocation) rather than in a global, so a process that runs several commands (tests, a
+    shell embedding the app) asks the provider again for each, as separate runs would."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return Logins()
+    logins = ctx.meta.get(_LOGINS_KEY)
+    if not isinstance(logins, Logins):
+        logins = ctx.meta[_LOGINS_KEY] = Logins()
+    return logins
+
+
 @contextmanager
 def _errors_as_one_line(client: OscarClient) -> Iterator[OscarClient]:
     try:
@@ -90,7 +106,8 @@ def cluster_client(path: Path, cluster: str | None, debug: bool = False) -> Iter
         cluster_id, settings = config_file.load(path).cluster(cluster)
     except config_file.ConfigError as exc:
         fail(str(exc))
-    with _errors_as_one_line(OscarClient(cluster_id, settings, debug)) as client:
+    client = OscarClient(cluster_id, settings, debug, logins=run_logins(), config_path=path)
+    with _errors_as_one_line(client) as client:
         yield client
 
 

@@ -25,6 +25,7 @@ from cli.common import (
     ConfigOption,
     DebugOption,
     fail,
+    run_logins,
 )
 from oscar.models.fdl import FDLError, load_fdl
 
@@ -162,9 +163,15 @@ def _load(config: Path) -> config_file.CliConfig:
         fail(str(exc))
 
 
-def _clients(settings: config_file.CliConfig, plan: Plan, debug: bool) -> dict[str, OscarClient]:
+def _clients(
+    settings: config_file.CliConfig, plan: Plan, debug: bool, config: Path
+) -> dict[str, OscarClient]:
     targets = [e.cluster_id for e in plan.entries] + [b.cluster_id for b in plan.bridges]
-    return {cid: OscarClient(cid, settings.oscar[cid], debug) for cid in dict.fromkeys(targets)}
+    logins = run_logins()  # clusters sharing one OIDC login exchange its refresh token once
+    return {
+        cid: OscarClient(cid, settings.oscar[cid], debug, logins=logins, config_path=config)
+        for cid in dict.fromkeys(targets)
+    }
 
 
 def apply(
@@ -183,7 +190,7 @@ def apply(
     plan = _plan(fdl, settings, cluster, use_default, name)
     clients: dict[str, OscarClient] = {}
     try:
-        clients = _clients(settings, plan, debug)
+        clients = _clients(settings, plan, debug, config)
         # As upstream: reach every target cluster first. A service with replicas gets the
         # credentials of all of them (`clusters`) so its jobs can delegate; upstream gives them
         # to every service, but a service that never delegates should not hold admin passwords.
@@ -239,7 +246,7 @@ def delete(
     plan = _plan(fdl, settings, cluster, use_default, name)
     clients: dict[str, OscarClient] = {}
     try:
-        clients = _clients(settings, plan, debug)
+        clients = _clients(settings, plan, debug, config)
         typer.echo(f'Deleting file "{fdl.name}"...')
         # Before the services, so no bridge is left feeding a service that is gone.
         for item in plan.bridges:

@@ -8,6 +8,8 @@ from typing import Annotated
 import typer
 
 from cli import config as config_file
+from cli import oidc
+from cli.client import ClientError
 from cli.common import (
     DEFAULT_CONFIG,
     ClusterOption,
@@ -48,24 +50,81 @@ def add(
     refresh_token: Annotated[
         str | None, typer.Option("--oidc-refresh-token", "-t", help="OIDC refresh token.")
     ] = None,
+    device: Annotated[
+        bool,
+        typer.Option(
+            "--device",
+            help="Log in with OIDC's device-code flow: approve a code in any browser.",
+        ),
+    ] = False,
+    oidc_issuer: Annotated[
+        str | None,
+        typer.Option(
+            "--oidc-issuer",
+            help="OIDC issuer URL (default: the cluster's first, from its /auth/config; "
+            "with -t alone, EGI Check-in).",
+        ),
+    ] = None,
+    oidc_client_id: Annotated[
+        str | None,
+        typer.Option(
+            "--oidc-client-id",
+            help="OIDC client id (default: the cluster's, from its /auth/config).",
+        ),
+    ] = None,
+    oidc_scopes: Annotated[
+        str | None,
+        typer.Option(
+            "--oidc-scopes",
+            help="Scopes to ask for (default: the cluster's, else 'openid profile email').",
+        ),
+    ] = None,
     disable_ssl: Annotated[
-        bool, typer.Option("--disable-ssl", help="Do not verify the TLS certificate.")
+        bool, typer.Option("--disable-ssl", help="Do not verify TLS certificates.")
     ] = False,
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
     """Add (or replace) a cluster; the first one becomes the default."""
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
-    if not (oidc_account or refresh_token) and (not username or password is None):
-        fail("give USERNAME and PASSWORD (or --password-stdin), or an OIDC account/refresh token")
-    settings = _load(config)
+    provider_options = oidc_issuer or oidc_client_id or oidc_scopes
+    if device and (username or password is not None or oidc_account or refresh_token):
+        fail("--device logs in by itself: give it no USERNAME/PASSWORD, -o or -t")
+    if provider_options and not (device or refresh_token):
+        fail("--oidc-issuer, --oidc-client-id and --oidc-scopes go with --device or -t")
+    if not (device or oidc_account or refresh_token) and (not username or password is None):
+        fail(
+            "give USERNAME and PASSWORD (or --password-stdin), an OIDC account or refresh "
+            "token, or --device"
+        )
+    settings = _load(config)  # a broken file fails before the user logs in
+    verify = not disable_ssl
+    extra: dict[str, str] = {}
+    try:
+        if device or oidc_issuer or oidc_client_id:
+            login = oidc.choose_login(
+                endpoint, verify, oidc_issuer, oidc_client_id, oidc_scopes, for_device=device
+            )
+            extra = oidc.login_entry(login)
+            if device:
+                tokens = oidc.device_login(
+                    login,
+                    verify,
+                    announce=f"Logging in to cluster '{identifier}' with {login.provider.issuer}",
+                )
+                refresh_token = tokens.refresh_token
+        if oidc_scopes and not device:
+            extra["oidc_scopes"] = oidc_scopes  # asked for at each refresh
+    except ClientError as exc:
+        fail(str(exc))
     settings.oscar[identifier] = config_file.ClusterConfig(
         endpoint=endpoint,
         auth_user=username or "",
         auth_password=password or "",
         oidc_account_name=oidc_account or "",
         oidc_refresh_token=refresh_token or "",
-        ssl_verify=not disable_ssl,
+        ssl_verify=verify,
+        **extra,
     )
     if not settings.default:
         settings.default = identifier
