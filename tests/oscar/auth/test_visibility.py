@@ -411,3 +411,22 @@ def test_an_upload_makes_a_job_of_the_uploader(world: World) -> None:
     # The owner sees it too; the stranger, who did not upload, does not.
     assert set(owner.get(f"/system/logs/{name}").json()["jobs"]) == set(jobs)
     assert world.api("stranger").get(f"/system/logs/{name}").json()["jobs"] == {}
+
+
+def test_a_user_may_only_use_a_vo_they_belong_to(world: World) -> None:
+    owner = world.api("owner")
+    definition = {"image": "alpine", "script": "true"}
+    foreign = owner.post(
+        "/system/services",
+        json={"name": f"vis-vo-{uuid.uuid4().hex[:6]}", "vo": "vo.other.test", **definition},
+    )
+    assert foreign.status_code == 403
+    assert "vo.other.test" in foreign.json()["detail"]
+    name = f"vis-vo-{uuid.uuid4().hex[:6]}"
+    assert (
+        owner.post(
+            "/system/services", json={"name": name, "vo": "vo.oscar.test", **definition}
+        ).status_code
+        == 201
+    )
+    assert owner.get(f"/system/services/{name}").json()["vo"] == "vo.oscar.test"
