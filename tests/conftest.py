@@ -23,6 +23,7 @@ pytest_plugins = [
     "tests.services.web",
     "tests.services.sqs",
     "tests.services.kafka",
+    "tests.services.keycloak",
     # Bridge sources' sites, and the stand-in for dCache's event API.
     "tests.fixtures.dcache",
     "tests.fixtures.bridges",

@@ -6,7 +6,18 @@ import importlib
 import sys
 import time
 
-SERVICES = ("minio", "webdav", "slurm", "kubernetes", "interlink", "browser", "web", "sqs", "kafka")
+SERVICES = (
+    "minio",
+    "webdav",
+    "slurm",
+    "kubernetes",
+    "interlink",
+    "browser",
+    "web",
+    "sqs",
+    "kafka",
+    "keycloak",
+)
 
 
 def main(argv: list[str]) -> int:
