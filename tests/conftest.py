@@ -27,6 +27,8 @@ pytest_plugins = [
     # Bridge sources' sites, and the stand-in for dCache's event API.
     "tests.fixtures.dcache",
     "tests.fixtures.bridges",
+    # Realms, users and clients on the real Keycloak.
+    "tests.fixtures.oidc",
     # Backends under the executor contract tests (after the servers they use).
     "tests.fixtures.harness_local",
     "tests.fixtures.harness_slurm",
