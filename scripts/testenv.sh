@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Install (and cache) the real servers the tests use: MinIO, WebDAV, Slurm, Kubernetes,
 # interLink (virtual kubelet + API server, built from ../shared/vendor/interlink), browser,
-# web (the dashboard's npm packages: its build tool and axe-core), sqs (ElasticMQ) and kafka.
-#   scripts/testenv.sh install [minio|webdav|slurm|kubernetes|interlink|browser|web|sqs|kafka ...]
+# web (the dashboard's npm packages: its build tool and axe-core), sqs (ElasticMQ), kafka and
+# keycloak (the OIDC provider of the auth tests).
+#   scripts/testenv.sh install [minio|webdav|slurm|kubernetes|interlink|browser|web|sqs|kafka|keycloak ...]
 #   scripts/testenv.sh check   [NAME ...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
