@@ -101,6 +101,12 @@ def _bridges(options: Options) -> list[Row]:
     return bridges_bench.rows(drops=3 if options.quick else 30)
 
 
+def _auth(options: Options) -> list[Row]:
+    from benchmarks import auth_bench
+
+    return auth_bench.rows(requests=20 if options.quick else 300)
+
+
 # The issue's figures first, then the older benchmarks' (no targets).
 OURS: dict[str, Callable[[Options], list[Row]]] = {
     "keepalive": _keepalive,
@@ -112,12 +118,14 @@ OURS: dict[str, Callable[[Options], list[Row]]] = {
     "supervisor": _supervisor,
     "servicecreate": _servicecreate,
     "bridges": _bridges,
+    "auth": _auth,
 }
 # Servers (`scripts/testenv.sh check` names) a benchmark needs besides our own.
 NEEDS: dict[str, list[str]] = {
     "supervisor": ["minio"],
     "servicecreate": ["minio", "kubernetes"],
     "bridges": ["webdav", "minio", "sqs", "kafka"],
+    "auth": ["keycloak"],
 }
 # name → (module, servers it needs per `scripts/testenv.sh check`, runs in --quick / full).
 HPC: dict[str, tuple[str, list[str], tuple[int, int]]] = {
