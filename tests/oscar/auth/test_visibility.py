@@ -430,3 +430,27 @@ def test_a_user_may_only_use_a_vo_they_belong_to(world: World) -> None:
         == 201
     )
     assert owner.get(f"/system/services/{name}").json()["vo"] == "vo.oscar.test"
+
+
+def test_bridges_are_shown_to_the_owner_of_their_service_and_managed_by_admins(
+    world: World,
+) -> None:
+    from tests.oscar.api.test_bridges import webdav_service
+
+    name = f"vis-br-{uuid.uuid4().hex[:6]}"
+    service = {**webdav_service(name), "visibility": "public"}
+    assert world.api("owner").post("/system/services", json=service).status_code == 201
+    bridge = {"name": f"{name}-b", "type": "webdav", "service": name}
+    for who in ("owner", "allowed", "stranger"):
+        refused = world.api(who).post("/system/bridges", json=bridge)
+        assert refused.status_code == 403, (who, refused.text)
+    assert world.api("admin").post("/system/bridges", json=bridge).status_code == 201
+    for who, sees in (("admin", True), ("owner", True), ("allowed", False), ("stranger", False)):
+        api = world.api(who)
+        listed = {b["name"] for b in api.get("/system/bridges").json()}
+        assert (bridge["name"] in listed) is sees, who
+        assert api.get(f"/system/bridges/{bridge['name']}").status_code == (200 if sees else 403)
+        if who != "admin":
+            deleted = api.delete(f"/system/bridges/{bridge['name']}").status_code
+            assert deleted == 403, who
+    assert world.api("admin").delete(f"/system/bridges/{bridge['name']}").status_code == 204
