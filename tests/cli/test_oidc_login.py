@@ -183,12 +183,17 @@ def test_device_login_end_to_end(
                 complete = line.strip()
         assert complete.startswith(oidc_realm.issuer), "".join(seen) or process.poll()
         oidc_realm.approve_device_code(complete, "owner")
-        out, _ = process.communicate(timeout=60)
+        # Not communicate(): it would read stderr too, racing the reader thread for the lines.
+        process.wait(timeout=60)
+        out = process.stdout.read() if process.stdout else ""
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
     reader.join(timeout=5)
+    for pipe in (process.stdout, process.stderr):
+        if pipe:
+            pipe.close()
     while not lines.empty():
         seen.append(lines.get())
     err = "".join(seen)
