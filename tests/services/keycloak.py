@@ -155,11 +155,34 @@ def _stamp() -> str:
     )
 
 
+# oidc-agent, the OIDC client oscar-cli's `-o ACCOUNT` asks: installed with the provider the
+# CLI tests log in to.
+OIDC_AGENT_PACKAGES = ["oidc-agent-cli"]
+
+
+def _oidc_agent_installed() -> bool:
+    return shutil.which("oidc-agent") is not None and shutil.which("oidc-gen") is not None
+
+
+def _install_oidc_agent() -> None:
+    if _oidc_agent_installed():
+        return
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    command = ["apt-get", "install", "-y", "--no-install-recommends", *OIDC_AGENT_PACKAGES]
+    print(f"[testenv] {NAME}: {' '.join(command)}", flush=True)
+    if common.run(command, env=env, check=False).returncode != 0:
+        print(f"[testenv] {NAME}: apt-get update and retry", flush=True)
+        common.run(["apt-get", "update"], env=env)
+        common.run(command, env=env)
+
+
 def is_installed() -> bool:
-    """Whether the built distribution, its database template and AOT cache match this module."""
+    """Whether the built distribution, its database template and AOT cache match this module,
+    and oidc-agent is there."""
     marker = _folder() / ".complete"
     return (
-        (JAVA_HOME / "bin" / "java").is_file()
+        _oidc_agent_installed()
+        and (JAVA_HOME / "bin" / "java").is_file()
         and marker.is_file()
         and marker.read_text() == _stamp()
         and _template().is_file()
@@ -168,7 +191,9 @@ def is_installed() -> bool:
 
 
 def install() -> None:
-    """Download, unpack and build Keycloak; make the database template and the AOT cache."""
+    """Download, unpack and build Keycloak; make the database template and the AOT cache;
+    apt-get install oidc-agent."""
+    _install_oidc_agent()
     if is_installed():
         print(f"[testenv] {NAME}: {VERSION} cached", flush=True)
         return
