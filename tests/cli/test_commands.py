@@ -292,62 +292,6 @@ def test_bucket_commands(oscar: tuple[RunningServer, Path], tmp_path: Path) -> N
     assert code == 1 and ("does not exist" in err or "not found" in err)
 
 
-class _Recorder:
-    """Local HTTP endpoints: a stand-in OIDC token endpoint (no OIDC issuer can run here) and
-    an OSCAR-like API that records the Authorization header it receives."""
-
-    def __init__(self) -> None:
-        import threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-        self.forms: list[str] = []
-        self.authorizations: list[str] = []
-        recorder = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                recorder.forms.append(self.rfile.read(length).decode())
-                body = json.dumps({"access_token": "fresh-access-token", "expires_in": 300})
-                self._answer(body)
-
-            def do_GET(self) -> None:
-                recorder.authorizations.append(self.headers.get("Authorization", ""))
-                self._answer("[]")
-
-            def _answer(self, body: str) -> None:
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body.encode())
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
-def test_refresh_token_cluster_uses_a_bearer_token(tmp_path: Path) -> None:
-    recorder = _Recorder()
-    try:
-        config = tmp_path / "config.yaml"
-        code, _, err = cli(config, "cluster", "add", "egi", recorder.url, "-t", "my-refresh-token")
-        assert code == 0, err
-        data = yaml.safe_load(config.read_text())
-        data["oscar"]["egi"]["oidc_token_endpoint"] = f"{recorder.url}/token"
-        config.write_text(yaml.safe_dump(data))
-        code, _, err = cli(config, "service", "list")
-        assert code == 0, err
-        assert "grant_type=refresh_token" in recorder.forms[0]
-        assert "refresh_token=my-refresh-token" in recorder.forms[0]
-        assert recorder.authorizations == ["Bearer fresh-access-token"]
-    finally:
-        recorder.server.shutdown()
-
-
 def test_large_transfers_show_progress(oscar: tuple[RunningServer, Path], tmp_path: Path) -> None:
     _, config = oscar
     cli(config, "apply", str(EXAMPLES_DIR / "hello-sync" / "hello-sync.yaml"))
