@@ -27,7 +27,8 @@ def test_health_answers_within_three_seconds(tmp_path: Path) -> None:
     started = time.monotonic()
     command = [sys.executable, "-m", "oscar", "serve", "--port", str(port)]
     process = subprocess.Popen(
-        [*command, "--data-dir", str(tmp_path / "d")],
+        # A free S3 port too: the default (9000) may be another test's, on another worker.
+        [*command, "--s3-port", str(free_port()), "--data-dir", str(tmp_path / "d")],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -83,7 +84,12 @@ def test_settings_from_environment(
 ) -> None:
     port = free_port()
     data_dir = tmp_path / "env-data"
-    env = {"OSCAR_PORT": str(port), "OSCAR_DATA_DIR": str(data_dir), "OSCAR_USERNAME": "boss"}
+    env = {
+        "OSCAR_PORT": str(port),
+        "OSCAR_S3_PORT": str(free_port()),  # not the default 9000: other tests run meanwhile
+        "OSCAR_DATA_DIR": str(data_dir),
+        "OSCAR_USERNAME": "boss",
+    }
     command = [sys.executable, "-m", "oscar", "serve"]
     log_path = tmp_path / "env.log"
     with log_path.open("wb") as log:

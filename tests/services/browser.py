@@ -118,9 +118,15 @@ def running(workdir: Path) -> Iterator[HeadlessChromium]:
             context.close()  # for a persistent context this also ends the Chromium process
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HeadlessChromium]:
-    """Headless Chromium shared by the session."""
+    """Headless Chromium shared by the tests of one module (about a second to launch).
+
+    Not by the session: between two calls Playwright's sync API marks its event loop as running
+    in this thread, so while it is up `asyncio.run` fails ("cannot be called from a running event
+    loop") in every later test of the process, and under pytest-xdist a worker goes on with
+    other modules' tests after its browser tests.
+    """
     common.require_installed(NAME, is_installed())
     with running(tmp_path_factory.mktemp("browser")) as launched:
         yield launched
