@@ -33,6 +33,8 @@ pytest_plugins = [
     "tests.fixtures.harness_local",
     "tests.fixtures.harness_slurm",
     "tests.fixtures.harness_kubernetes",
+    # pytest-xdist: each test needing a real server on the worker that runs that server.
+    "tests.fixtures.xdist_groups",
 ]
 
 
