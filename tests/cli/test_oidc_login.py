@@ -100,7 +100,9 @@ def client_attributes(realm: OidcRealm, client_id: str, **attributes: str) -> It
     try:
         yield
     finally:
-        client["attributes"] = before
+        # Keycloak keeps an attribute a PUT leaves out: each one set here is put back
+        # explicitly, empty ("use the realm's default") when it was not set before.
+        client["attributes"] = {**before, **{key: before.get(key, "") for key in attributes}}
         admin.put(url, json=client).raise_for_status()
 
 
