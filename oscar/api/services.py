@@ -33,6 +33,7 @@ from oscar.errors import BadRequestError, ForbiddenError, NotFoundError
 from oscar.models.service import Service
 from oscar.models.storage import DEFAULT_PROVIDER, MinIOProvider
 from oscar.models.validation import parse_service
+from oscar.storage.base import default_store_buckets
 
 router = APIRouter(prefix="/system/services", tags=["services"])
 
@@ -165,12 +166,9 @@ def _check_buckets(principal: Principal, state: AppState, service: Service) -> N
     user's private data."""
     if principal.is_admin:
         return
-    entries = [*service.input, *service.output, *([service.mount] if service.mount else [])]
-    names = {
-        entry.path.strip("/").partition("/")[0]
-        for entry in entries
-        if entry.storage_provider == DEFAULT_PROVIDER
-    }
+    names = set(default_store_buckets(service))
+    if service.mount is not None and service.mount.storage_provider == DEFAULT_PROVIDER:
+        names.add(service.mount.path.strip("/").partition("/")[0])
     buckets = state.storage.buckets()
     for name in sorted(names):
         try:
@@ -178,6 +176,16 @@ def _check_buckets(principal: Principal, state: AppState, service: Service) -> N
         except NotFoundError:
             continue
         require_bucket_visible(principal, info)
+
+
+def _definition(document: Any, principal: Principal, state: AppState) -> Service:
+    """The service a create or an update defines, once the caller may define it: allowed to
+    define services here, in its `vo`, using only buckets it reaches."""
+    _check_may_define(principal, state)
+    service = parse_service(document)
+    require_vo(principal, service, state.settings.oidc_groups)
+    _check_buckets(principal, state, service)
+    return service
 
 
 @router.post(
@@ -191,11 +199,8 @@ def _check_buckets(principal: Principal, state: AppState, service: Service) -> N
 def create_service(document: Document, state: State, principal: UserPrincipal) -> Response:
     """Validate and store a new service owned by the caller; a 64-hex-character token is
     generated for it."""
-    _check_may_define(principal, state)
-    service = parse_service(document)
+    service = _definition(document, principal, state)
     service.owner = principal.owner_id
-    require_vo(principal, service, state.settings.oidc_groups)
-    _check_buckets(principal, state, service)
     state.services.create(service)
     return Response(status_code=status.HTTP_201_CREATED)
 
@@ -250,10 +255,7 @@ def update_service(document: Document, state: State, principal: UserPrincipal) -
     A secret sent with an empty value keeps its stored value (so a definition read back from
     the API, with secrets blanked, can be sent again unchanged); omit a key to remove it.
     """
-    _check_may_define(principal, state)
-    service = parse_service(document)
-    require_vo(principal, service, state.settings.oidc_groups)
-    _check_buckets(principal, state, service)
+    service = _definition(document, principal, state)
     state.services.update(service, authorize=partial(require_service_owner, principal))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
