@@ -89,7 +89,8 @@ def test_egi_user_carries_the_entitlement_and_no_group(oidc_realm: OidcRealm) ->
 def test_short_lived_and_not_before_clients(oidc_realm: OidcRealm) -> None:
     short = oidc_realm.tokens("owner", "short-lived")
     _, claims = unverified(short["access_token"])
-    assert short["expires_in"] == 2
+    # Keycloak counts expires_in from its clock at answer time, so a second boundary makes it 1
+    assert short["expires_in"] in (1, 2)
     assert claims["exp"] - claims["iat"] == 2
 
     _, claims = unverified(oidc_realm.token("owner", "not-before"))
