@@ -46,11 +46,15 @@ from oscar.auth.oidc import OidcVerifier
 from oscar.bridges.manager import BridgeManager
 from oscar.bridges.store import BridgeStore
 from oscar.cors import S3_EXPOSED, CORSMiddleware, CorsPolicy
-from oscar.executors.base import SyncRunner
+from oscar.errors import ConfigurationError
+from oscar.executors.base import Executor, SyncRunner
 from oscar.executors.factory import concurrency_limits, make_executors
+from oscar.jobs.base import JobRecords
 from oscar.jobs.dispatcher import Dispatcher
+from oscar.jobs.leader import LeaderElection, default_identity
 from oscar.jobs.store import JobStore
 from oscar.models.storage import MinIOProvider
+from oscar.registry.base import Registry
 from oscar.registry.factory import make_registry
 from oscar.services import ServiceManager
 from oscar.settings import Settings
@@ -99,6 +103,39 @@ def _kubernetes(settings: Settings) -> Any:
     return api_client(settings.kubeconfig)
 
 
+def _job_store(settings: Settings, kube: Any, cloud: Executor, registry: Registry) -> JobRecords:
+    """SQLite in the data directory, or the Kubernetes Jobs themselves."""
+    if settings.job_store != "kubernetes":
+        return JobStore(settings.jobs_path)
+    from oscar.executors.kubernetes import KubernetesExecutor
+    from oscar.jobs.kube_store import KubernetesJobStore
+
+    assert isinstance(cloud, KubernetesExecutor)  # the settings require it
+    return KubernetesJobStore(
+        kube,
+        settings.services_namespace,
+        lambda job: cloud.manifest(job, registry.get(job.service)),
+    )
+
+
+def _election(settings: Settings, kube: Any) -> LeaderElection | None:
+    """The Lease election of `OSCAR_LEADER_ELECTION`, or None: this process always leads."""
+    if not settings.leader_election:
+        return None
+    if kube is None:
+        raise ConfigurationError(
+            "OSCAR_LEADER_ELECTION needs a Kubernetes API (OSCAR_EXECUTOR or OSCAR_REGISTRY "
+            "kubernetes)"
+        )
+    return LeaderElection(
+        kube,
+        settings.lease_namespace or settings.services_namespace,
+        settings.lease_name,
+        settings.pod_name or default_identity(),
+        settings.lease_duration,
+    )
+
+
 def create_app(settings: Settings, *, admin: AdminCredentials | None = None) -> FastAPI:
     """Build the API for `settings`; `admin` defaults to the configured or generated one.
 
@@ -110,8 +147,8 @@ def create_app(settings: Settings, *, admin: AdminCredentials | None = None) -> 
     kube = _kubernetes(settings)
     registry = make_registry(settings, kube)
     store = default_store(settings, admin)
-    job_store = JobStore(settings.jobs_path)
     cloud, hpc = make_executors(settings, store, kube)
+    job_store = _job_store(settings, kube, cloud, registry)
     dispatcher = Dispatcher(
         job_store,
         registry,
@@ -159,11 +196,25 @@ def create_app(settings: Settings, *, admin: AdminCredentials | None = None) -> 
             from oscar.executors.kube import provision
 
             await asyncio.to_thread(provision, kube, settings.services_namespace)
-        await dispatcher.start()
-        await asyncio.to_thread(bridges.start)
+
+        async def lead() -> None:
+            await dispatcher.start()
+            await asyncio.to_thread(bridges.start)
+
+        async def follow() -> None:
+            await asyncio.to_thread(bridges.stop)  # no new jobs while the dispatcher stops
+            await dispatcher.stop()
+
+        election = _election(settings, kube)
+        if election is None:
+            await lead()
+        else:
+            election.start(lead, follow)
         yield
-        await asyncio.to_thread(bridges.stop)  # no new jobs while the dispatcher stops
-        await dispatcher.stop()
+        if election is None:
+            await follow()
+        else:
+            await election.stop(follow)
         bridge_store.close()
         registry.close()
         job_store.close()

@@ -33,8 +33,8 @@ from functools import partial
 from oscar.auth.tokens import new_service_token
 from oscar.errors import FieldError, InvalidServiceError
 from oscar.executors.knative import KnativeBackend
+from oscar.jobs.base import JobRecords
 from oscar.jobs.dispatcher import Dispatcher
-from oscar.jobs.store import JobStore
 from oscar.models.service import Service
 from oscar.registry.base import Registry
 from oscar.storage.base import ServiceStorage
@@ -94,7 +94,7 @@ class ServiceManager:
         registry: Registry,
         storage: ServiceStorage,
         dispatcher: Dispatcher,
-        job_store: JobStore,
+        job_store: JobRecords,
         knative: KnativeBackend | None = None,
     ) -> None:
         self.registry = registry

@@ -75,6 +75,40 @@ class Settings(BaseSettings):
         description="Where services are kept: SQLite in the data directory or "
         "ConfigMaps/Secrets in the services namespace (OSCAR_REGISTRY).",
     )
+    job_store: Literal["sqlite", "kubernetes"] = Field(
+        "sqlite",
+        description="Where job records are kept: SQLite in the data directory, or on the "
+        "Kubernetes Jobs themselves (labels and annotations) in the services namespace, so "
+        "that the control plane keeps no state and several replicas agree "
+        "(OSCAR_JOB_STORE; `kubernetes` needs OSCAR_EXECUTOR=kubernetes).",
+    )
+    leader_election: bool = Field(
+        False,
+        description="Run the dispatcher's reconcile loops and the bridges only while holding "
+        "the Lease OSCAR_LEASE_NAME, so that one replica of several does "
+        "(OSCAR_LEADER_ELECTION; needs a Kubernetes API).",
+    )
+    lease_name: str = Field(
+        "oscar-control-plane",
+        min_length=1,
+        description="Name of the coordination.k8s.io Lease of leader election (OSCAR_LEASE_NAME).",
+    )
+    lease_namespace: str = Field(
+        "",
+        description="Namespace of that Lease (OSCAR_LEASE_NAMESPACE); empty: the services "
+        "namespace.",
+    )
+    lease_duration: float = Field(
+        15.0,
+        gt=1,
+        description="Seconds a leader's Lease lasts without renewal; another replica takes "
+        "over after it (OSCAR_LEASE_DURATION). Renewed every third of it.",
+    )
+    pod_name: str = Field(
+        "",
+        description="This replica's identity in the Lease (OSCAR_POD_NAME, from the downward "
+        "API); empty: `<hostname>-<pid>`.",
+    )
     storage: Literal["embedded", "minio"] = Field(
         "embedded",
         description="The default object store: the embedded S3 endpoint, or an "
@@ -353,6 +387,18 @@ class Settings(BaseSettings):
         if self.storage == "minio" and (not self.minio_endpoint or self.events_token is None):
             raise ValueError(
                 "OSCAR_STORAGE=minio needs OSCAR_MINIO_ENDPOINT and OSCAR_EVENTS_TOKEN"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _kubernetes_job_store_needs_kubernetes_jobs(self) -> Settings:
+        if self.job_store == "kubernetes" and self.executor != "kubernetes":
+            raise ValueError("OSCAR_JOB_STORE=kubernetes needs OSCAR_EXECUTOR=kubernetes")
+        if self.job_store == "kubernetes" and self.hpc_executor:
+            raise ValueError(
+                "OSCAR_JOB_STORE=kubernetes keeps records on Kubernetes Jobs: offload to HPC "
+                "through an interLink virtual node (interlink_node_name), not "
+                "OSCAR_HPC_EXECUTOR=slurm"
             )
         return self
 

@@ -12,8 +12,8 @@ from oscar.auth.basic import AdminCredentials
 from oscar.auth.oidc import OidcVerifier
 from oscar.deployment import SyncActivity
 from oscar.executors.base import SyncRunner
+from oscar.jobs.base import JobRecords
 from oscar.jobs.dispatcher import Dispatcher
-from oscar.jobs.store import JobStore
 from oscar.models.storage import MinIOProvider
 from oscar.registry.base import Registry
 from oscar.settings import Settings
@@ -36,7 +36,7 @@ class AppState:
     registry: Registry
     admin: AdminCredentials
     default_store: MinIOProvider
-    job_store: JobStore
+    job_store: JobRecords
     dispatcher: Dispatcher
     services: ServiceManager
     storage: ServiceStorage

@@ -50,7 +50,7 @@ def record_failed(
     body, for the user to see); None when `dedup` shows it was recorded before."""
     now = utcnow()
     job = Job(
-        name=new_job_name(service),
+        name=new_job_name(service, dedup),
         service=service,
         event=event,
         backend=dispatcher.cloud.name,

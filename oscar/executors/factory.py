@@ -40,6 +40,7 @@ def _kubernetes(settings: Settings, store: MinIOProvider, kube: Any) -> Executor
         store=store,
         job_store_endpoint=settings.job_minio_endpoint,
         cloud_node=settings.cloud_interlink_node,
+        keep_records=settings.job_store == "kubernetes",
         supervisor=SupervisorSource.from_settings(
             settings.supervisor_image, settings.supervisor_command
         ),

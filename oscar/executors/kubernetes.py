@@ -75,6 +75,7 @@ class KubernetesExecutor(Executor, SyncRunner):
         job_store_endpoint: str | None = None,
         supervisor: SupervisorSource | None = None,
         cloud_node: str = "",
+        keep_records: bool = False,
     ) -> None:
         """`timeout` is given to each job's supervisor, which kills the script after it.
 
@@ -84,7 +85,8 @@ class KubernetesExecutor(Executor, SyncRunner):
         store's own endpoint (`OSCAR_JOB_MINIO_ENDPOINT`); `supervisor` says how the
         supervisor reaches the pods (by default: installed on the nodes). Jobs of services
         without `interlink_node_name` go to the virtual node `cloud_node` when given
-        (`OSCAR_CLOUD_INTERLINK_NODE`).
+        (`OSCAR_CLOUD_INTERLINK_NODE`). With `keep_records` the Jobs are the job records
+        (`OSCAR_JOB_STORE=kubernetes`): cancelling stops a Job's work but keeps the Job.
         """
         super().__init__()
         self._api = api_client
@@ -92,6 +94,7 @@ class KubernetesExecutor(Executor, SyncRunner):
         self._job_store_endpoint = job_store_endpoint or None
         self.supervisor = supervisor or SupervisorSource()
         self.cloud_node = cloud_node
+        self.keep_records = keep_records
         self._secrets_applied: set[str] = set()
         # Service name → digest of the configuration Secret last written by this process.
         self._configs_applied: dict[str, str] = {}
@@ -128,8 +131,25 @@ class KubernetesExecutor(Executor, SyncRunner):
         return answers
 
     def cancel(self, handle: str) -> None:
-        """Delete the Job and its Pods, queued or running; a Job already gone is fine."""
-        self._delete(handle)
+        """Delete the Job and its Pods, queued or running; a Job already gone is fine.
+
+        When the Jobs are the job records, the Job is suspended instead (Kubernetes ends its
+        Pods; ours are deleted at once too) and kept, so that a job that timed out still
+        shows why; deleting the job deletes its Job.
+        """
+        if not self.keep_records:
+            self._delete(handle)
+            return
+        with contextlib.suppress(kube.NotFoundError):
+            kube.call(
+                "suspend",
+                f"Job {self.namespace}/{handle}",
+                self._batch.patch_namespaced_job,
+                handle,
+                self.namespace,
+                {"spec": {"suspend": True}},
+            )
+        self._delete_pods(handle)
 
     def logs(self, job: Job, tail: int | None = None) -> str:
         """The log of the Job's Pod, container `oscar-container` ('' before it ran)."""
@@ -216,14 +236,16 @@ class KubernetesExecutor(Executor, SyncRunner):
             log.warning("could not delete the Job of synchronous run %s: %s", name, exc)
 
     # --- API calls -----------------------------------------------------------------------
-    def _create(self, job: Job, service: Service, timeout: float) -> str:
+    def manifest(self, job: Job, service: Service, timeout: float | None = None) -> dict[str, Any]:
+        """The Job that runs `job` (interLink's form for a virtual node); `ExecutorError` when
+        the event cannot travel in a Job. Nothing is created."""
         self._check_event_size(len(job.event.encode()))
         manifest = job_manifest(
             service,
             job.event,
             job.name,
             namespace=self.namespace,
-            supervisor_timeout=timeout,
+            supervisor_timeout=self.timeout if timeout is None else timeout,
             minio_credentials=kube.store_secret_name(service.name),
             config_secret=kube.job_config_secret_name(service.name),
             supervisor=self.supervisor,
@@ -233,17 +255,32 @@ class KubernetesExecutor(Executor, SyncRunner):
             manifest = to_interlink(manifest, node)
             # The interLink form carries the event base64-encoded: a third longer.
             self._check_event_size(len(_event_value(manifest).encode()))
+        return manifest
+
+    def _create(self, job: Job, service: Service, timeout: float) -> str:
+        manifest = self.manifest(job, service, timeout)
         self._ensure_store_secret(service)
         self._ensure_config_secret(service)
-        # Conflict: submitted before (by a control plane that stopped before recording the
-        # handle); that Job is this job's work, so it is followed, not started again.
-        with contextlib.suppress(kube.ConflictError):
+        try:
             kube.call(
                 "create",
                 f"Job {self.namespace}/{job.name}",
                 self._batch.create_namespaced_job,
                 self.namespace,
                 manifest,
+            )
+        except kube.ConflictError:
+            # The Job exists: created before by a control plane that stopped before recording
+            # the handle, or kept suspended as the job's record (OSCAR_JOB_STORE=kubernetes).
+            # Either way it is this job's work: it is resumed (a no-op when it runs), never
+            # started a second time.
+            kube.call(
+                "resume",
+                f"Job {self.namespace}/{job.name}",
+                self._batch.patch_namespaced_job,
+                job.name,
+                self.namespace,
+                {"spec": {"suspend": False}},
             )
         return job.name
 
@@ -326,6 +363,9 @@ class KubernetesExecutor(Executor, SyncRunner):
                 self.namespace,
                 propagation_policy="Background",
             )
+        self._delete_pods(name)
+
+    def _delete_pods(self, name: str) -> None:
         with contextlib.suppress(kube.NotFoundError):  # the namespace itself is gone
             kube.call(
                 "delete",

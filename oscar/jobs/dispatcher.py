@@ -32,8 +32,8 @@ from oscar.errors import (
     TooManyRequestsError,
 )
 from oscar.executors.base import Executor, Observation
+from oscar.jobs.base import JobRecords
 from oscar.jobs.policy import route
-from oscar.jobs.store import JobStore
 from oscar.models.job import Job, JobStatus, new_job_name, utcnow
 from oscar.registry.base import Registry
 
@@ -67,7 +67,7 @@ class Dispatcher:
 
     def __init__(
         self,
-        store: JobStore,
+        store: JobRecords,
         registry: Registry,
         cloud: Executor,
         *,
@@ -102,6 +102,9 @@ class Dispatcher:
         self._stopping = asyncio.Event()
         for backend in self._backends.values():
             backend.wake, backend.changed = asyncio.Event(), asyncio.Condition()
+            # Started again after a stop (a replica that leads again): nothing is held yet.
+            backend.flight.clear()
+            backend.batched.clear()
             executor = backend.executor
             executor.notify = self._waker(backend)
             for job in await asyncio.to_thread(self.store.with_status, JobStatus.RUNNING):
@@ -167,7 +170,7 @@ class Dispatcher:
         """
         executor = self._route(service)
         job = Job(
-            name=new_job_name(service),
+            name=new_job_name(service, dedup),
             service=service,
             event=event,
             backend=executor.name,

@@ -23,6 +23,7 @@ import threading
 from datetime import datetime
 from pathlib import Path
 
+from oscar.jobs.base import JobRecords
 from oscar.models.job import Job, JobStatus, utcnow
 
 _SCHEMA = """
@@ -91,7 +92,7 @@ def _job(row: tuple) -> Job:
     )
 
 
-class JobStore:
+class JobStore(JobRecords):
     """Job records in one SQLite file; safe to use from several threads."""
 
     def __init__(self, path: Path) -> None:

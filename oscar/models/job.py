@@ -21,10 +21,17 @@ class JobStatus(StrEnum):
 TERMINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED})
 
 
-def new_job_name(service: str) -> str:
-    """`<name>-<uuid4>` as upstream (the name cut to 16 characters when 25 or longer)."""
+def new_job_name(service: str, dedup: str | None = None) -> str:
+    """`<name>-<uuid>` as upstream (the name cut to 16 characters when 25 or longer).
+
+    The UUID is random, or, for an event with a `dedup` identity, derived from it (version 5):
+    a redelivered event then names the same job, which a store can refuse by name alone (the
+    Kubernetes Jobs of `OSCAR_JOB_STORE=kubernetes`).
+    """
     prefix = service[:16] if len(service) >= 25 else service
-    return f"{prefix}-{uuid.uuid4()}"
+    if dedup is None:
+        return f"{prefix}-{uuid.uuid4()}"
+    return f"{prefix}-{uuid.uuid5(uuid.NAMESPACE_URL, f'oscar-event:{service}:{dedup}')}"
 
 
 def utcnow() -> datetime:

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from oscar.jobs.base import JobRecords
 from oscar.jobs.dispatcher import Dispatcher
 from oscar.jobs.store import JobStore
 from oscar.models.job import Job, JobStatus
@@ -27,6 +28,8 @@ BACKENDS = [
     pytest.param("local_cold", id="local-cold"),
     pytest.param("slurm", id="slurm", marks=[pytest.mark.slurm, pytest.mark.slow]),
     pytest.param("kubernetes", id="kubernetes", marks=pytest.mark.kubernetes),
+    # The same backend with the records on the Jobs themselves (OSCAR_JOB_STORE=kubernetes).
+    pytest.param("kubernetes_records", id="kubernetes-records", marks=pytest.mark.kubernetes),
 ]
 
 
@@ -44,8 +47,11 @@ class Plane:
 
     def __init__(self, harness: Harness, tmp_path: Path, **options: Any) -> None:
         self.harness = harness
-        self.store = JobStore(tmp_path / "jobs.db")
         self.registry = MemoryRegistry()
+        records = getattr(harness, "job_store", None)  # a backend that keeps its own records
+        self.store: JobRecords = (
+            records(self.registry) if records else JobStore(tmp_path / "jobs.db")
+        )
         self.options = options
         self.dispatcher = self._dispatcher()
 
