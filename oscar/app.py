@@ -9,6 +9,7 @@ Backends are chosen by one small factory per family (`make_registry`, `make_exec
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -44,9 +45,10 @@ from oscar.api.state import AppState
 from oscar.auth.basic import AdminCredentials, ensure_data_dir, load_admin_credentials
 from oscar.auth.oidc import OidcVerifier
 from oscar.bridges.manager import BridgeManager
+from oscar.bridges.records import BridgeRecords
 from oscar.bridges.store import BridgeStore
 from oscar.cors import S3_EXPOSED, CORSMiddleware, CorsPolicy
-from oscar.errors import ConfigurationError
+from oscar.errors import ConfigurationError, OscarError
 from oscar.executors.base import Executor, SyncRunner
 from oscar.executors.factory import concurrency_limits, make_executors
 from oscar.jobs.base import JobRecords
@@ -61,6 +63,10 @@ from oscar.settings import Settings
 from oscar.storage.embedded.provider import EmbeddedStorage
 from oscar.storage.embedded.server import S3App
 from oscar.storage.factory import make_storage
+
+log = logging.getLogger("oscar")
+#: How often the leading replica looks for bridges other replicas changed.
+BRIDGE_SYNC_SECONDS = 5.0
 
 
 def default_store(settings: Settings, admin: AdminCredentials) -> MinIOProvider:
@@ -118,6 +124,25 @@ def _job_store(settings: Settings, kube: Any, cloud: Executor, registry: Registr
     )
 
 
+async def _follow_bridges(bridges: BridgeManager) -> None:
+    """On the leader: pick up bridges that other replicas created, changed or deleted."""
+    while True:
+        await asyncio.sleep(BRIDGE_SYNC_SECONDS)
+        try:
+            await asyncio.to_thread(bridges.sync)
+        except OscarError as exc:
+            log.warning("cannot read the bridge definitions: %s", exc)
+
+
+def _bridge_store(settings: Settings, kube: Any) -> BridgeRecords:
+    """Bridges are kept where services are: SQLite, or Secrets beside their ConfigMaps."""
+    if settings.registry != "kubernetes":
+        return BridgeStore(settings.bridges_path)
+    from oscar.bridges.kube_store import KubernetesBridgeStore
+
+    return KubernetesBridgeStore(kube, settings.services_namespace)
+
+
 def _election(settings: Settings, kube: Any) -> LeaderElection | None:
     """The Lease election of `OSCAR_LEADER_ELECTION`, or None: this process always leads."""
     if not settings.leader_election:
@@ -159,7 +184,7 @@ def create_app(settings: Settings, *, admin: AdminCredentials | None = None) -> 
         queue_timeout=settings.queue_timeout,
     )
     storage, objects = make_storage(settings, store, registry, dispatcher)
-    bridge_store = BridgeStore(settings.bridges_path)
+    bridge_store = _bridge_store(settings, kube)
     bridges = BridgeManager(
         bridge_store,
         registry,
@@ -190,6 +215,8 @@ def create_app(settings: Settings, *, admin: AdminCredentials | None = None) -> 
         oidc=OidcVerifier(settings) if settings.oidc_issuers else None,
     )
 
+    election = _election(settings, kube)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if kube is not None:  # the registry, the Jobs and Knative all live in that namespace
@@ -197,15 +224,22 @@ def create_app(settings: Settings, *, admin: AdminCredentials | None = None) -> 
 
             await asyncio.to_thread(provision, kube, settings.services_namespace)
 
+        syncing: list[asyncio.Task[None]] = []
+
         async def lead() -> None:
             await dispatcher.start()
             await asyncio.to_thread(bridges.start)
+            if election is not None:  # other replicas may define bridges: follow the store
+                syncing.append(asyncio.ensure_future(_follow_bridges(bridges)))
 
         async def follow() -> None:
+            for task in syncing:
+                task.cancel()
+            await asyncio.gather(*syncing, return_exceptions=True)
+            syncing.clear()
             await asyncio.to_thread(bridges.stop)  # no new jobs while the dispatcher stops
             await dispatcher.stop()
 
-        election = _election(settings, kube)
         if election is None:
             await lead()
         else:

@@ -26,7 +26,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
-from oscar.bridges.store import BridgeStore
+from oscar.bridges.records import BridgeRecords
 from oscar.events.records import ObjectRecord, is_test_event, object_records, unwrap
 from oscar.models.bridge import AnyBridge
 from oscar.models.service import Service
@@ -60,7 +60,7 @@ class SourceContext:
 
     bridge: AnyBridge
     service: Service
-    store: BridgeStore
+    store: BridgeRecords
     default_store: MinIOProvider  # `minio.default`: the control plane's own store
 
     def cursor(self) -> dict[str, str]:

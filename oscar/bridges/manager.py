@@ -7,13 +7,14 @@ method blocks (SQLite, joining a runner's thread): the API calls them off the ev
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import threading
 from typing import Any
 
 from oscar.bridges.base import EventSource, SourceContext, first_input
+from oscar.bridges.records import BridgeRecords
 from oscar.bridges.runner import BridgeRunner
-from oscar.bridges.store import BridgeStore
 from oscar.errors import FieldError, ServiceNotFoundError
 from oscar.jobs.dispatcher import Dispatcher
 from oscar.models.bridge import (
@@ -96,7 +97,7 @@ class BridgeManager:
 
     def __init__(
         self,
-        store: BridgeStore,
+        store: BridgeRecords,
         registry: Registry,
         dispatcher: Dispatcher,
         default_store: MinIOProvider,
@@ -111,24 +112,49 @@ class BridgeManager:
         self.max_pending = max_pending
         self.retry_ceiling = retry_ceiling
         self._runners: dict[str, BridgeRunner] = {}
+        # The specs the runners were started with, to see changes other replicas made.
+        self._started: dict[str, dict[str, Any]] = {}
+        self._active = False  # runners run only between start and stop (on the leader)
         self._lock = threading.Lock()  # definitions and runners change together
 
     # --- life ----------------------------------------------------------------------------
     def start(self) -> None:
         """Start a runner for every stored bridge (a broken one shows its error)."""
+        with self._lock:
+            self._active = True
+        self.sync()
+
+    def sync(self) -> None:
+        """Make the runners match the stored definitions: start new ones, restart changed
+        ones, stop those deleted (by this replica or another one sharing the store)."""
+        stored: dict[str, dict[str, Any]] = {}
         for data in self.store.list():
-            try:
-                bridge = parse_bridge(data)
-            except InvalidBridgeError as exc:  # stored by an older version that accepted it
-                log.error("bridge %s cannot be loaded: %s", data.get("name"), exc)
-                continue
-            self._start(bridge)
+            stored[str(data.get("name"))] = data
+        with self._lock:
+            if not self._active:
+                return
+            for name in [n for n in self._runners if stored.get(n) != self._started.get(n)]:
+                self._runners.pop(name).stop()
+                self._started.pop(name, None)
+            for name, data in stored.items():
+                if name in self._runners:
+                    continue
+                try:
+                    bridge = parse_bridge(data)
+                except InvalidBridgeError as exc:  # stored by an older version that took it
+                    if name not in self._started:
+                        log.error("bridge %s cannot be loaded: %s", name, exc)
+                    self._started[name] = data
+                    continue
+                self._start(bridge)
 
     def stop(self) -> None:
         """Stop every runner (in parallel: each may be in the middle of a long poll)."""
         with self._lock:
+            self._active = False
             runners = list(self._runners.values())
             self._runners.clear()
+            self._started.clear()
         threads = [threading.Thread(target=r.stop) for r in runners]
         for thread in threads:
             thread.start()
@@ -136,6 +162,11 @@ class BridgeManager:
             thread.join()
 
     def _start(self, bridge: AnyBridge) -> None:
+        """Start the bridge's runner when runners run here (the caller holds the lock)."""
+        if not self._active:
+            return
+        # As stored (a JSON round trip), so that `sync` compares like with like.
+        self._started[bridge.name] = json.loads(json.dumps(bridge.private()))
         runner = BridgeRunner(
             bridge,
             registry=self.registry,
@@ -167,7 +198,13 @@ class BridgeManager:
 
     def _answer(self, bridge: AnyBridge) -> dict[str, Any]:
         runner = self._runners.get(bridge.name)
-        status = runner.snapshot() if runner is not None else {"state": "stopped"}
+        if runner is not None:
+            status = runner.snapshot()
+        elif not self._active:
+            # Another replica runs the bridges (it holds the Lease); it knows their progress.
+            status = {"state": "elsewhere"}
+        else:
+            status = {"state": "stopped"}
         return {**bridge.public(), "status": status}
 
     # --- changing ------------------------------------------------------------------------
@@ -206,6 +243,7 @@ class BridgeManager:
             runner = self._runners.pop(bridge.name, None)
             if runner is not None:
                 runner.stop()
+                self._started.pop(bridge.name, None)
             self.store.update(bridge.name, bridge.private(), reset_cursor=moved)
             self._start(bridge)
         log.info("bridge %s updated%s", bridge.name, " (cursor reset)" if moved else "")
@@ -218,5 +256,6 @@ class BridgeManager:
             runner = self._runners.pop(name, None)
             if runner is not None:
                 runner.stop()
+            self._started.pop(name, None)
             self.store.delete(name)
         log.info("bridge %s deleted", name)

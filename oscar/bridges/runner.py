@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from oscar.bridges.base import Backoff, Batch, EventSource, SourceContext
-from oscar.bridges.store import BridgeStore
+from oscar.bridges.records import BridgeRecords
 from oscar.errors import OscarError, ServiceNotFoundError
 from oscar.events.accept import accept_event, record_failed
 from oscar.jobs.dispatcher import Dispatcher
@@ -81,7 +81,7 @@ class BridgeRunner:
         *,
         registry: Registry,
         dispatcher: Dispatcher,
-        store: BridgeStore,
+        store: BridgeRecords,
         default_store: MinIOProvider,
         make_source: SourceFactory,
         max_pending: int,

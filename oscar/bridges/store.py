@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from oscar.bridges.records import BridgeRecords
 from oscar.errors import ConfigurationError, ConflictError, NotFoundError
 
 _SCHEMA = """
@@ -35,7 +36,7 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
-class BridgeStore:
+class BridgeStore(BridgeRecords):
     """Bridge definitions (as their private JSON, credentials included) and cursors."""
 
     def __init__(self, path: Path) -> None:

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import random
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -171,6 +173,12 @@ def interlink_available(api: Any) -> bool:
             if ready and is_virtual_node(node.metadata.labels):
                 return True
     return False
+
+
+def back_off(attempt: int) -> None:
+    """Before retrying a write refused for a stale `resourceVersion`: wait a little, more each
+    attempt, at random, so that writers that collided do not collide again."""
+    time.sleep(random.uniform(0, 0.02 * 2**attempt))  # noqa: S311 - jitter, not secrecy
 
 
 def call(verb: str, what: str, method: Callable[..., T], *args: Any, **kwargs: Any) -> T:

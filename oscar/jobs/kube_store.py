@@ -341,7 +341,7 @@ class KubernetesJobStore(JobRecords):
         """Patch a record's labels and annotations (None removes one) when `guard` holds for it,
         with the `resourceVersion` read as precondition; False when it is gone or the guard
         fails."""
-        for _ in range(_ATTEMPTS):
+        for attempt in range(_ATTEMPTS):
             raw = self._read(name)
             job = record_of(raw["metadata"]) if raw else None
             if raw is None or job is None or not guard(job):
@@ -367,6 +367,7 @@ class KubernetesJobStore(JobRecords):
                     _content_type="application/merge-patch+json",
                 )
             except kube.ConflictError:
+                kube.back_off(attempt)
                 continue  # changed since it was read: read it again
             except kube.NotFoundError:
                 return False
