@@ -56,13 +56,15 @@ class _QuietSignalsServer(uvicorn.Server):
         return contextlib.nullcontext()
 
 
-def _bind(host: str, port: int, what: str) -> socket.socket:
+def _bind(host: str, port: int, what: str, *, reuse_port: bool = False) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # The protocol must be explicit: asyncio sets TCP_NODELAY only on sockets whose `proto` is
     # TCP, and accepted connections inherit it. Without it every keep-alive request waited
     # ~40 ms (Nagle's algorithm against the client's delayed ACK).
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:  # Linux lets only processes of the same user share the port
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind((host, port))
     except OSError as exc:
@@ -158,10 +160,11 @@ def serve(
     )
     # Bind both ports before serving anything, so a busy port is one clear error, not a
     # half-started server.
-    sockets = [_bind(settings.host, settings.port, "API")]
+    reuse = settings.reuse_port
+    sockets = [_bind(settings.host, settings.port, "API", reuse_port=reuse)]
     servers = [_QuietSignalsServer(_uvicorn_config(application, settings.host, settings.port))]
     if application.state.s3_app is not None:
-        sockets.append(_bind(settings.host, settings.s3_port, "S3"))
+        sockets.append(_bind(settings.host, settings.s3_port, "S3", reuse_port=reuse))
         servers.append(
             _QuietSignalsServer(
                 _uvicorn_config(application.state.s3_app, settings.host, settings.s3_port)

@@ -40,6 +40,13 @@ class Settings(BaseSettings):
         description="HTTP port of the API (OSCAR_PORT; upstream OSCAR_SERVICE_PORT).",
         validation_alias=_env("OSCAR_PORT", "OSCAR_SERVICE_PORT", "port"),
     )
+    reuse_port: bool = Field(
+        False,
+        description="Listen with SO_REUSEPORT, so that several control-plane processes of the "
+        "same user on one host share the API and S3 ports and the kernel spreads connections "
+        "among them, as a Service spreads them among pods: replicas run natively on one host "
+        "(by an interLink virtual node's plugin, or on a login node) (OSCAR_REUSE_PORT).",
+    )
     data_dir: Path = Field(
         default_factory=default_data_dir,
         description="Directory holding the SQLite registry, generated credentials and job data "

@@ -15,6 +15,7 @@ import pytest
 
 from tests.fixtures.server import ADMIN_PASSWORD, RunningServer, clean_env, free_port
 from tests.fixtures.services import EXAMPLES_DIR, full_service, minimal_service, unique_name
+from tests.services import common
 
 pytestmark = pytest.mark.slow
 
@@ -137,6 +138,29 @@ def test_port_in_use_is_a_clear_error(
     )
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
+
+
+def test_replicas_on_one_host_share_the_ports_with_reuse_port(
+    start_oscar: Callable[..., RunningServer], tmp_path: Path
+) -> None:
+    """OSCAR_REUSE_PORT: a second process of the same user listens on the same API and S3
+    ports (SO_REUSEPORT), and keeps answering there once the first one is gone."""
+    env = {"OSCAR_REUSE_PORT": "true"}
+    first = start_oscar(data_dir=tmp_path / "a", extra_env=env)
+    second = start_oscar(
+        data_dir=tmp_path / "b", port=first.port, s3_port=first.s3_port, extra_env=env
+    )
+    # Its /health check may have been answered by the first process, on the shared port:
+    # wait until the second one says it serves both ports itself.
+    common.wait_until(
+        lambda: second.log().count("Application startup complete") == 2,
+        timeout=30,
+        what="the second process serving",
+    )
+    first.stop(signal.SIGKILL)
+    for _ in range(20):  # every new connection now reaches the second process
+        assert httpx.get(f"{first.url}/health", timeout=5).text == "Ok"
+    assert httpx.get(f"http://127.0.0.1:{first.s3_port}/", timeout=5).status_code == 403
 
 
 def _oscar(*args: str) -> subprocess.CompletedProcess[str]:

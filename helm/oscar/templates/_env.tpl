@@ -37,6 +37,7 @@ applies. Secret values come from Secrets, never from the Deployment's spec.
 {{- include "oscar.envValue" (list "OSCAR_MAX_BODY_BYTES" $v.server.maxBodyBytes) }}
 {{- include "oscar.envValue" (list "OSCAR_EXECUTION_LOG_SIZE" $v.server.executionLogSize) }}
 {{- include "oscar.envValue" (list "OSCAR_NAME" $v.server.name) }}
+{{- include "oscar.envValue" (list "OSCAR_REUSE_PORT" $v.server.reusePort) }}
 # Admin account and OIDC
 {{- include "oscar.envSecret" (list "OSCAR_USERNAME" $admin $v.auth.secretKeys.username) }}
 {{- include "oscar.envSecret" (list "OSCAR_PASSWORD" $admin $v.auth.secretKeys.password) }}
