@@ -17,6 +17,7 @@ SERVICES = (
     "sqs",
     "kafka",
     "keycloak",
+    "busybox",
 )
 
 
