@@ -238,15 +238,24 @@ class PodFolder:
                 "run the image's entrypoint"
             )
         env.setdefault("PATH", DEFAULT_PATH)
-        work = workdir or str(self.path / "work" / name)
-        (self.path / "work" / name).mkdir(parents=True, exist_ok=True)
+        own_work = self.path / "work" / name
+        work = workdir or str(own_work)
+        own_work.mkdir(parents=True, exist_ok=True)
         if bind:
-            setup = []
-            for m in mounts:
-                setup.append(f"mount --bind {shlex.quote(str(m.source))} {shlex.quote(m.target)}")
+            # A mountPath may hide the folder that holds the pod's own files (an emptyDir at
+            # /tmp while the plugin's state is under /tmp). So the pod's work folder is
+            # entered first and every source is named relative to it, unresolved
+            # (--no-canonicalize): the kernel walks such paths from the working directory,
+            # which a mount over one of its ancestors does not change.
+            setup = [f"cd {shlex.quote(str(own_work))}"]
+            for m in sorted(mounts, key=lambda m: m.target.rstrip("/").count("/")):
+                source = shlex.quote(os.path.relpath(m.source, own_work))
+                target = shlex.quote(m.target)
+                setup.append(f"mount --no-canonicalize --bind {source} {target}")
                 if m.read_only:
-                    setup.append(f"mount -o remount,bind,ro {shlex.quote(m.target)}")
-            setup.append(f"cd {shlex.quote(work)}")
+                    setup.append(f"mount --no-canonicalize -o remount,bind,ro {target}")
+            if workdir:
+                setup.append(f"cd {shlex.quote(workdir)}")
             inner = " && ".join(setup) + ' && exec "$@"'
             argv = ["unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", inner, "sh"]
             env_words = [f"{k}={v}" for k, v in env.items()]

@@ -163,6 +163,37 @@ def test_volumes_env_and_init_containers_reach_the_containers(plugin: RunningPlu
     assert not Path("/etc/oscar-test").exists()  # the mounts were private to the pod
 
 
+def test_a_volume_over_the_folder_holding_the_plugin_state_hides_no_other_volume(
+    plugin: RunningPlugin,
+) -> None:
+    """An emptyDir at the top folder of the plugin's state (/tmp here, as the chart mounts
+    one at /tmp) is mounted while the other volumes, kept under that folder, still reach
+    their mountPaths."""
+    top = "/" + plugin.state_dir.resolve().parts[1]
+    main = _sh(
+        "main",
+        f"cat /etc/oscar-test/keys/token && echo scratch > {top}/mine && ls -A {top}",
+        volumeMounts=[
+            _mount("keys", "/etc/oscar-test/keys", read_only=True),
+            _mount("scratch", top),
+        ],
+    )
+    pod = _pod(
+        main,
+        volumes=[
+            {"name": "scratch", "emptyDir": {}},
+            {"name": "keys", "secret": {"secretName": "s"}},
+        ],
+    )
+    secret = {"metadata": {"name": "s"}, "data": {"token": base64.b64encode(b"k3y\n").decode()}}
+    created = plugin.call("POST", "/create", _body(pod, secrets=[secret]))
+    assert created.status_code == 200, created.text
+    status = _ended(plugin, pod)
+    assert _state(status)["terminated"]["exitCode"] == 0, _logs(plugin, pod, "main")
+    assert _logs(plugin, pod, "main").splitlines() == ["k3y", "mine"]  # a private, empty /tmp
+    assert not (Path(top) / "mine").exists()
+
+
 def _mount(name: str, path: str, *, read_only: bool = False) -> dict[str, Any]:
     return {"name": name, "mountPath": path, "readOnly": read_only}
 
