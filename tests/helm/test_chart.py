@@ -198,7 +198,7 @@ def test_docs_table_lists_every_value() -> None:
 
 BAD_VALUES = [
     pytest.param({"replicaCount": "two"}, "/replicaCount", id="replicaCount-string"),
-    pytest.param({"replicaCount": 0}, "/replicaCount", id="replicaCount-zero"),
+    pytest.param({"replicaCount": -1}, "/replicaCount", id="replicaCount-negative"),
     pytest.param({"replicaCont": 2}, "replicaCont", id="misspelt-key"),
     pytest.param({"executor": {"type": "nomad"}}, "/executor/type", id="executor-enum"),
     pytest.param({"jobStore": "etcd"}, "/jobStore", id="jobStore-enum"),
