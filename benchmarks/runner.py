@@ -95,6 +95,12 @@ def _servicecreate(options: Options) -> list[Row]:
     return service_create_bench.rows(runs=3 if options.quick else 15)
 
 
+def _jobstore(options: Options) -> list[Row]:
+    from benchmarks import job_store_bench
+
+    return job_store_bench.rows(jobs=5 if options.quick else 40)
+
+
 def _bridges(options: Options) -> list[Row]:
     from benchmarks import bridges_bench
 
@@ -117,6 +123,7 @@ OURS: dict[str, Callable[[Options], list[Row]]] = {
     "health": _health,
     "supervisor": _supervisor,
     "servicecreate": _servicecreate,
+    "jobstore": _jobstore,
     "bridges": _bridges,
     "auth": _auth,
 }
@@ -124,6 +131,7 @@ OURS: dict[str, Callable[[Options], list[Row]]] = {
 NEEDS: dict[str, list[str]] = {
     "supervisor": ["minio"],
     "servicecreate": ["minio", "kubernetes"],
+    "jobstore": ["minio", "kubernetes"],
     "bridges": ["webdav", "minio", "sqs", "kafka"],
     "auth": ["keycloak"],
 }
