@@ -75,9 +75,7 @@ class LeaderElection:
     def try_lead(self) -> bool:
         """Create, renew or take over the Lease; whether this replica now holds it."""
         try:
-            lease = kube.call(
-                "read", self.what, self._api.read_namespaced_lease, self.name, self.namespace
-            )
+            lease = self._read()
         except kube.NotFoundError:
             return self._create()
         spec = lease.spec
@@ -98,18 +96,21 @@ class LeaderElection:
         if holder == self.identity and spec and spec.acquire_time:
             body["spec"]["acquireTime"] = _micro_time(spec.acquire_time)
         try:
-            kube.call(
-                "update",
-                self.what,
-                self._api.replace_namespaced_lease,
-                self.name,
-                self.namespace,
-                body,
-            )
+            self._replace(body)
         except kube.ConflictError:
             return False  # another replica wrote it first
         self._renewed_at = time.monotonic()
         return True
+
+    def _read(self) -> Any:
+        return kube.call(
+            "read", self.what, self._api.read_namespaced_lease, self.name, self.namespace
+        )
+
+    def _replace(self, body: dict[str, Any]) -> None:
+        kube.call(
+            "update", self.what, self._api.replace_namespaced_lease, self.name, self.namespace, body
+        )
 
     def _create(self) -> bool:
         try:
@@ -148,9 +149,7 @@ class LeaderElection:
     def release(self) -> None:
         """Give the Lease up (holder emptied), so another replica takes over at once."""
         try:
-            lease = kube.call(
-                "read", self.what, self._api.read_namespaced_lease, self.name, self.namespace
-            )
+            lease = self._read()
             if lease.spec is None or lease.spec.holder_identity != self.identity:
                 return
             body = self._body(
@@ -158,14 +157,7 @@ class LeaderElection:
             )
             body["spec"]["holderIdentity"] = ""
             body["spec"]["leaseDurationSeconds"] = 1
-            kube.call(
-                "update",
-                self.what,
-                self._api.replace_namespaced_lease,
-                self.name,
-                self.namespace,
-                body,
-            )
+            self._replace(body)
         except BackendError as exc:
             log.warning("could not release %s: %s", self.what, exc)
 

@@ -463,6 +463,18 @@ def test_kubeconfig_secret_is_mounted_read_only_and_replaces_the_token() -> None
     )
 
 
+def test_jobs_run_the_static_supervisor_of_the_charts_image_by_default() -> None:
+    """It runs in any job image (glibc, musl or no libc); a given command, or no image (the
+    supervisor installed on the nodes), leaves the choice to oscar."""
+    env = container_env(helm.render())
+    assert env["OSCAR_SUPERVISOR_IMAGE"]["value"].startswith("oscar-supervisor:")
+    assert env["OSCAR_SUPERVISOR_COMMAND"]["value"] == "/oscar/bin/supervisor-static"
+    given = container_env(helm.render(set_values={"supervisorCommand": "/oscar/bin/supervisor"}))
+    assert given["OSCAR_SUPERVISOR_COMMAND"]["value"] == "/oscar/bin/supervisor"
+    native = container_env(helm.render(set_values={"supervisorImage.repository": ""}))
+    assert "OSCAR_SUPERVISOR_COMMAND" not in native and "OSCAR_SUPERVISOR_IMAGE" not in native
+
+
 # --- RBAC, rendered ------------------------------------------------------------------------
 
 Rule = tuple[str, str, str, str]  # (apiGroup, resource, verb, resourceName or "")

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import io
-import re
 import subprocess
 import sys
 import uuid
@@ -31,7 +30,7 @@ import pytest
 from tests.fixtures import helm
 from tests.fixtures.plugin import running_plugin
 from tests.fixtures.server import free_port
-from tests.fixtures.services import REPO_ROOT
+from tests.fixtures.services import REPO_ROOT, readme_quick_start
 from tests.services import common
 from tests.services import interlink as interlink_service
 from tests.services import minio as minio_service
@@ -117,6 +116,9 @@ def install(
         values = [
             f"--set-json=server.port={port}",
             "--set-json=server.reusePort=true",
+            # Natively, an emptyDir over /tmp would hide whatever of this installation lives
+            # there (a CI checkout under /tmp, say).
+            "--set-json=tmpVolume=false",
             "--set-json=replicaCount=2",
             f'--set-json=auth.password="{PASSWORD}"',
             f'--set-json=auth.eventsToken="{EVENTS_TOKEN}"',
@@ -212,12 +214,8 @@ def test_the_pods_run_on_the_virtual_node_as_the_chart_says(install: Install) ->
 def test_the_readme_quick_start_runs_through_the_installed_control_plane(
     install: Install,
 ) -> None:
-    readme = (REPO_ROOT / "README.md").read_text()
-    section = readme.split("### Quick start", 1)[1]
-    code = re.search(r"```python\n(.+?)\n```", section, re.DOTALL)
-    assert code, "README quick start has no python block"
     program = (
-        code.group(1)
+        readme_quick_start()
         .replace("http://127.0.0.1:8080", install.url)
         .replace("http://127.0.0.1:9000", install.minio.endpoint)
         .replace('aws_access_key_id="oscar"', f'aws_access_key_id="{install.minio.access_key}"')

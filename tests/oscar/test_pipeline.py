@@ -184,19 +184,14 @@ def test_burst_survives_sigkill(start_oscar: Callable[..., RunningServer], total
 
 
 def test_readme_quick_start_runs_as_written(start_oscar: Callable[..., RunningServer]) -> None:
-    import re
     import subprocess
     import sys
 
-    from tests.fixtures.services import REPO_ROOT
+    from tests.fixtures.services import REPO_ROOT, readme_quick_start
 
-    readme = (REPO_ROOT / "README.md").read_text()
-    section = readme.split("### Quick start", 1)[1]
-    code = re.search(r"```python\n(.+?)\n```", section, re.DOTALL)
-    assert code, "README quick start has no python block"
     server = start_oscar(password="secret")
     program = (
-        code.group(1)
+        readme_quick_start()
         .replace("http://127.0.0.1:8080", server.url)
         .replace("http://127.0.0.1:9000", server.s3_endpoint)
     )

@@ -75,7 +75,10 @@ applies. Secret values come from Secrets, never from the Deployment's spec.
 {{- include "oscar.envValue" (list "OSCAR_REGISTRY" $v.registry) }}
 {{- include "oscar.envValue" (list "OSCAR_JOB_STORE" $v.jobStore) }}
 {{- include "oscar.envValue" (list "OSCAR_SUPERVISOR_IMAGE" (include "oscar.supervisorImage" .)) }}
-{{- include "oscar.envValue" (list "OSCAR_SUPERVISOR_COMMAND" $v.supervisorCommand) }}
+{{- /* The chart's supervisor image holds the static build, which runs in any job image. */}}
+{{- $supervisorCommand := $v.supervisorCommand }}
+{{- if and (not $supervisorCommand) $v.supervisorImage.repository }}{{ $supervisorCommand = "/oscar/bin/supervisor-static" }}{{ end }}
+{{- include "oscar.envValue" (list "OSCAR_SUPERVISOR_COMMAND" $supervisorCommand) }}
 {{- include "oscar.envValue" (list "OSCAR_JOB_TIMEOUT" $v.jobs.timeout) }}
 {{- include "oscar.envValue" (list "OSCAR_QUEUE_TIMEOUT" $v.jobs.queueTimeout) }}
 {{- include "oscar.envValue" (list "OSCAR_SYNC_TIMEOUT" $v.jobs.syncTimeout) }}

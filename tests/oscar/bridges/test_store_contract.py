@@ -13,18 +13,14 @@ import pytest
 from oscar.bridges.records import BridgeRecords
 from oscar.bridges.store import BridgeStore
 from oscar.errors import ConflictError, NotFoundError
+from tests.fixtures.kube import fresh_namespace
 from tests.services.kubernetes import KubernetesCluster
 
 
 @pytest.fixture(scope="module")
 def bridge_namespace(kubernetes: KubernetesCluster) -> Iterator[str]:
-    from kubernetes import client
-
-    namespace = f"bridges-{uuid.uuid4().hex[:6]}"
-    core = client.CoreV1Api(kubernetes.api_client())
-    core.create_namespace({"metadata": {"name": namespace}})
-    yield namespace
-    core.delete_namespace(namespace, propagation_policy="Background")
+    with fresh_namespace(kubernetes, "bridges") as namespace:
+        yield namespace
 
 
 @pytest.fixture(

@@ -11,6 +11,7 @@ import pytest
 
 from oscar.executors import kube
 from oscar.jobs.leader import LeaderElection
+from tests.fixtures.kube import fresh_namespace
 from tests.services.kubernetes import KubernetesCluster
 
 pytestmark = pytest.mark.kubernetes
@@ -20,13 +21,8 @@ DURATION = 2.0
 
 @pytest.fixture(scope="module")
 def lease_namespace(kubernetes: KubernetesCluster) -> Iterator[str]:
-    from kubernetes import client
-
-    namespace = f"lease-{uuid.uuid4().hex[:6]}"
-    core = client.CoreV1Api(kubernetes.api_client())
-    core.create_namespace({"metadata": {"name": namespace}})
-    yield namespace
-    core.delete_namespace(namespace, propagation_policy="Background")
+    with fresh_namespace(kubernetes, "lease") as namespace:
+        yield namespace
 
 
 def _electors(cluster: KubernetesCluster, namespace: str, *names: str) -> list[LeaderElection]:

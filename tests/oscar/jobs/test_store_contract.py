@@ -19,6 +19,7 @@ from oscar.jobs.store import JobStore
 from oscar.models.job import Job, JobStatus, new_job_name, utcnow
 from oscar.models.validation import parse_service
 from oscar.registry.memory import MemoryRegistry
+from tests.fixtures.kube import fresh_namespace
 from tests.fixtures.services import minimal_service, unique_name
 from tests.services.kubernetes import KubernetesCluster
 
@@ -50,13 +51,8 @@ class Stores:
 
 @pytest.fixture(scope="module")
 def kubernetes_namespace(kubernetes: KubernetesCluster) -> Iterator[str]:
-    from kubernetes import client
-
-    namespace = f"records-{uuid.uuid4().hex[:6]}"
-    core = client.CoreV1Api(kubernetes.api_client())
-    core.create_namespace({"metadata": {"name": namespace}})
-    yield namespace
-    core.delete_namespace(namespace, propagation_policy="Background")
+    with fresh_namespace(kubernetes, "records") as namespace:
+        yield namespace
 
 
 @pytest.fixture(
