@@ -398,9 +398,14 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
-    def _kubernetes_job_store_needs_kubernetes_jobs(self) -> Settings:
+    def _shared_records_need_kubernetes(self) -> Settings:
         if self.job_store == "kubernetes" and self.executor != "kubernetes":
             raise ValueError("OSCAR_JOB_STORE=kubernetes needs OSCAR_EXECUTOR=kubernetes")
+        if self.leader_election and self.job_store != "kubernetes":
+            raise ValueError(
+                "OSCAR_LEADER_ELECTION needs OSCAR_JOB_STORE=kubernetes: with records in each "
+                "replica's own SQLite, the jobs a follower accepted would wait until it leads"
+            )
         if self.job_store == "kubernetes" and self.hpc_executor:
             raise ValueError(
                 "OSCAR_JOB_STORE=kubernetes keeps records on Kubernetes Jobs: offload to HPC "

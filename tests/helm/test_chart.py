@@ -239,6 +239,9 @@ def test_bad_values_are_refused_by_the_schema(
             {"executor": {"type": "local"}}, "jobStore=kubernetes", id="kube-store-local-jobs"
         ),
         pytest.param({"hpc": {"executor": "slurm"}}, "cannot record Slurm", id="kube-store-slurm"),
+        pytest.param(
+            {"jobStore": "sqlite"}, "leaderElection.enabled needs jobStore", id="election-sqlite"
+        ),
     ],
 )
 def test_settings_that_cannot_work_are_refused(settings: dict[str, Any], message: str) -> None:
@@ -365,6 +368,7 @@ def test_every_setting_has_a_value() -> None:
     full = {
         "executor": {"maxConcurrentJobs": 100},
         "jobStore": "sqlite",
+        "leaderElection": {"enabled": False},  # one replica on SQLite leads alone
         "hpc": {
             "executor": "slurm",
             "maxConcurrentJobs": 50,

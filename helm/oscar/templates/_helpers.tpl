@@ -96,6 +96,9 @@ with a sentence instead of a control plane that crashes at start.
 {{- if and (eq .Values.jobStore "kubernetes") .Values.hpc.executor }}
 {{- fail "jobStore=kubernetes cannot record Slurm jobs: set jobStore=sqlite for hpc.executor, or offload to HPC through an interLink virtual node" }}
 {{- end }}
+{{- if and .Values.leaderElection.enabled (ne .Values.jobStore "kubernetes") }}
+{{- fail "leaderElection.enabled needs jobStore=kubernetes: with each replica's own SQLite, the jobs a follower accepted would wait until it leads; disable leader election for one replica on SQLite" }}
+{{- end }}
 {{- if and .Values.leaderElection.enabled (not (include "oscar.usesKubernetes" .)) }}
 {{- fail "leaderElection.enabled needs the Kubernetes API: set executor.type, registry or jobStore to kubernetes, or disable leader election" }}
 {{- end }}
