@@ -48,7 +48,7 @@ from oscar.bridges.manager import BridgeManager
 from oscar.bridges.records import BridgeRecords
 from oscar.bridges.store import BridgeStore
 from oscar.cors import S3_EXPOSED, CORSMiddleware, CorsPolicy
-from oscar.errors import ConfigurationError, OscarError
+from oscar.errors import OscarError
 from oscar.executors.base import Executor, SyncRunner
 from oscar.executors.factory import concurrency_limits, make_executors
 from oscar.jobs.base import JobRecords
@@ -147,12 +147,7 @@ def _election(settings: Settings, kube: Any) -> LeaderElection | None:
     """The Lease election of `OSCAR_LEADER_ELECTION`, or None: this process always leads."""
     if not settings.leader_election:
         return None
-    if kube is None:
-        raise ConfigurationError(
-            "OSCAR_LEADER_ELECTION needs a Kubernetes API (OSCAR_EXECUTOR or OSCAR_REGISTRY "
-            "kubernetes)"
-        )
-    return LeaderElection(
+    return LeaderElection(  # the settings make sure the Kubernetes API is configured
         kube,
         settings.lease_namespace or settings.services_namespace,
         settings.lease_name,
