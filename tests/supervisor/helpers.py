@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import json
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +51,26 @@ def run_supervisor(
     )
 
 
+def minio_event(bucket: str, key: str) -> bytes:
+    """A MinIO ObjectCreated notification as MinIO posts it (the key URL-encoded)."""
+    quoted = key.replace("/", "%2F").replace(" ", "+")
+    return json.dumps(
+        {
+            "EventName": "s3:ObjectCreated:Put",
+            "Key": f"{bucket}/{key}",
+            "Records": [
+                {
+                    "eventVersion": "2.0",
+                    "eventSource": "minio:s3",
+                    "eventTime": "2026-11-23T10:00:00.000Z",
+                    "eventName": "s3:ObjectCreated:Put",
+                    "s3": {"bucket": {"name": bucket}, "object": {"key": quoted, "size": 1}},
+                }
+            ],
+        }
+    ).encode()
+
+
 def minio_s3(minio: Any) -> Any:
     """A boto3 S3 client for the test MinIO server."""
     import boto3
@@ -60,3 +82,18 @@ def minio_s3(minio: Any) -> Any:
         aws_secret_access_key=minio.secret_key,
         region_name="us-east-1",
     )
+
+
+def fresh_buckets(minio: Any, *roles: str) -> dict[str, str]:
+    """A new bucket per role (`in`, `out`, ...), by role."""
+    s3 = minio_s3(minio)
+    names = {role: f"{role}-{uuid.uuid4().hex[:8]}" for role in roles}
+    for name in names.values():
+        s3.create_bucket(Bucket=name)
+    return names
+
+
+def object_keys(minio: Any, bucket: str) -> set[str]:
+    """The keys of the objects in `bucket`."""
+    listing = minio_s3(minio).list_objects_v2(Bucket=bucket)
+    return {item["Key"] for item in listing.get("Contents", [])}

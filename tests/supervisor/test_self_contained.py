@@ -47,7 +47,7 @@ import yaml
 
 from tests.fixtures.services import REPO_ROOT
 from tests.services import busybox, common, webdav
-from tests.supervisor.helpers import b64, minio_s3
+from tests.supervisor.helpers import b64, fresh_buckets, minio_event, minio_s3, object_keys
 
 pytestmark = [pytest.mark.minio, pytest.mark.slow]
 
@@ -314,39 +314,10 @@ def job_root(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
 # --- helpers -------------------------------------------------------------------------------------
 
 
-def _minio_event(bucket: str, key: str) -> bytes:
-    """A MinIO ObjectCreated notification as MinIO posts it (the key URL-encoded)."""
-    quoted = key.replace("/", "%2F").replace(" ", "+")
-    return json.dumps(
-        {
-            "EventName": "s3:ObjectCreated:Put",
-            "Key": f"{bucket}/{key}",
-            "Records": [
-                {
-                    "eventVersion": "2.0",
-                    "eventSource": "minio:s3",
-                    "eventTime": "2026-11-23T10:00:00.000Z",
-                    "eventName": "s3:ObjectCreated:Put",
-                    "s3": {"bucket": {"name": bucket}, "object": {"key": quoted, "size": 1}},
-                }
-            ],
-        }
-    ).encode()
-
-
 @pytest.fixture
 def buckets(minio: Any) -> dict[str, str]:
     """Fresh input and output buckets."""
-    s3 = minio_s3(minio)
-    names = {role: f"{role}-{uuid.uuid4().hex[:8]}" for role in ("in", "out")}
-    for name in names.values():
-        s3.create_bucket(Bucket=name)
-    return names
-
-
-def _keys(minio: Any, bucket: str) -> set[str]:
-    listing = minio_s3(minio).list_objects_v2(Bucket=bucket)
-    return {item["Key"] for item in listing.get("Contents", [])}
+    return fresh_buckets(minio, "in", "out")
 
 
 def _minio_config(minio: Any, buckets: dict[str, str]) -> dict[str, Any]:
@@ -532,7 +503,7 @@ def test_minio_event_end_to_end(job_root: JobRoot, minio: Any, buckets: dict[str
     env = _job_env(minio, _minio_config(minio, buckets), TRANSFORM)
 
     started = time.monotonic()
-    event = _minio_event(buckets["in"], "in/fox story.txt")
+    event = minio_event(buckets["in"], "in/fox story.txt")
     result = job_root.run("/supervisor", env=env, stdin=event)
     elapsed = time.monotonic() - started
 
@@ -552,7 +523,7 @@ def test_minio_event_end_to_end(job_root: JobRoot, minio: Any, buckets: dict[str
     # The detached `sleep 300` was killed with the script, not waited for.
     assert elapsed < RUN_TIMEOUT / 2
     s3 = minio_s3(minio)
-    assert _keys(minio, buckets["out"]) == {"out/fox story.txt.upper"}
+    assert object_keys(minio, buckets["out"]) == {"out/fox story.txt.upper"}
     stored = s3.get_object(Bucket=buckets["out"], Key="out/fox story.txt.upper")["Body"].read()
     assert stored == content.upper()
     assert b"Job finished" in result.stderr
@@ -570,7 +541,7 @@ def test_large_objects_go_through_the_bundled_boto3(
     script = 'tr a-z A-Z < "$INPUT_FILE_PATH" > "$TMP_OUTPUT_DIR/big.upper"\n'
     env = _job_env(minio, _minio_config(minio, buckets), script)
 
-    result = job_root.run("/supervisor", env=env, stdin=_minio_event(buckets["in"], "in/big.txt"))
+    result = job_root.run("/supervisor", env=env, stdin=minio_event(buckets["in"], "in/big.txt"))
 
     assert result.returncode == 0, _explain(result)
     copy = tmp_path / "big.upper"
@@ -593,13 +564,13 @@ def test_a_failing_script_fails_the_job_and_uploads_nothing(
     )
     env = _job_env(minio, _minio_config(minio, buckets), script)
 
-    result = job_root.run("/supervisor", env=env, stdin=_minio_event(buckets["in"], "in/a.txt"))
+    result = job_root.run("/supervisor", env=env, stdin=minio_event(buckets["in"], "in/a.txt"))
 
     # The script's own exit code, its stderr in the log, and no stage-out.
     assert result.returncode == 7, _explain(result)
     assert b"giving up on in/a.txt" in result.stderr
     assert b"the script failed with exit code 7" in result.stderr
-    assert _keys(minio, buckets["out"]) == set()
+    assert object_keys(minio, buckets["out"]) == set()
     assert job_root.leftovers() == []
 
 
@@ -654,7 +625,7 @@ def test_https_endpoint_is_verified_with_the_images_ca_bundle(
         config = _minio_config(minio, buckets)
         config["storage_providers"]["minio"]["default"]["endpoint"] = f"https://127.0.0.1:{port}"
         env = _job_env(minio, config, script)
-        event = _minio_event(buckets["in"], "in/secure.txt")
+        event = minio_event(buckets["in"], "in/secure.txt")
 
         # Without the test CA in the image's bundle the certificate is refused: verification
         # is on, and the fallback (certifi's public CAs) does not trust it either.

@@ -15,28 +15,16 @@ import pytest
 import yaml
 
 from tests.fixtures.server import clean_env
-from tests.supervisor.helpers import b64, minio_s3, run_supervisor
+from tests.supervisor.helpers import (
+    b64,
+    fresh_buckets,
+    minio_event,
+    minio_s3,
+    object_keys,
+    run_supervisor,
+)
 
 pytestmark = [pytest.mark.minio]
-
-
-def _minio_event(bucket: str, key: str) -> bytes:
-    quoted = key.replace("/", "%2F").replace(" ", "+")
-    return json.dumps(
-        {
-            "EventName": "s3:ObjectCreated:Put",
-            "Key": f"{bucket}/{key}",
-            "Records": [
-                {
-                    "eventVersion": "2.0",
-                    "eventSource": "minio:s3",
-                    "eventTime": "2026-11-23T10:00:00.000Z",
-                    "eventName": "s3:ObjectCreated:Put",
-                    "s3": {"bucket": {"name": bucket}, "object": {"key": quoted, "size": 1}},
-                }
-            ],
-        }
-    ).encode()
 
 
 def _default_provider(minio: Any) -> dict[str, Any]:
@@ -50,16 +38,7 @@ def _credentials_env(minio: Any) -> dict[str, str]:
 @pytest.fixture
 def buckets(minio: Any) -> dict[str, str]:
     """Fresh input and output buckets."""
-    s3 = minio_s3(minio)
-    names = {role: f"{role}-{uuid.uuid4().hex[:8]}" for role in ("in", "out", "extra")}
-    for name in names.values():
-        s3.create_bucket(Bucket=name)
-    return names
-
-
-def _keys(minio: Any, bucket: str) -> set[str]:
-    listing = minio_s3(minio).list_objects_v2(Bucket=bucket)
-    return {item["Key"] for item in listing.get("Contents", [])}
+    return fresh_buckets(minio, "in", "out", "extra")
 
 
 def test_minio_event_produces_filtered_outputs(
@@ -92,13 +71,13 @@ def test_minio_event_produces_filtered_outputs(
     result = run_supervisor(
         config,
         script,
-        _minio_event(buckets["in"], "in/my photo.txt"),
+        minio_event(buckets["in"], "in/my photo.txt"),
         tmp_path=tmp_path,
         env=_credentials_env(minio),
     )
     assert result.returncode == 0, result.stderr.decode()
     s3 = minio_s3(minio)
-    assert _keys(minio, buckets["out"]) == {
+    assert object_keys(minio, buckets["out"]) == {
         "res/my photo.txt.count",
         "res/logs/deep/key.txt",
         "res/other.count",
@@ -107,7 +86,7 @@ def test_minio_event_produces_filtered_outputs(
     assert body.strip() == b"3"
     key = s3.get_object(Bucket=buckets["out"], Key="res/logs/deep/key.txt")["Body"].read()
     assert key.strip() == b"in/my photo.txt"
-    assert _keys(minio, buckets["extra"]) == {"only-counts/my photo.txt.count"}
+    assert object_keys(minio, buckets["extra"]) == {"only-counts/my photo.txt.count"}
     # A storage event's response is the script's output (none here).
     assert result.stdout == b""
 
@@ -128,12 +107,12 @@ def test_credentials_from_mounted_secret(
     result = run_supervisor(
         config,
         'cp "$INPUT_FILE_PATH" "$TMP_OUTPUT_DIR/"',
-        _minio_event(buckets["in"], "in/a.txt"),
+        minio_event(buckets["in"], "in/a.txt"),
         tmp_path=tmp_path,
         env={"PROVIDER_SECRETS_DIR": str(tmp_path / "secrets")},
     )
     assert result.returncode == 0, result.stderr.decode()
-    assert _keys(minio, buckets["out"]) == {"o/a.txt"}
+    assert object_keys(minio, buckets["out"]) == {"o/a.txt"}
 
 
 def test_user_isolation_writes_to_the_event_bucket(
@@ -149,13 +128,13 @@ def test_user_isolation_writes_to_the_event_bucket(
     result = run_supervisor(
         config,
         'cp "$INPUT_FILE_PATH" "$TMP_OUTPUT_DIR/result.txt"',
-        _minio_event(buckets["extra"], "in/u.txt"),
+        minio_event(buckets["extra"], "in/u.txt"),
         tmp_path=tmp_path,
         env=_credentials_env(minio),
     )
     assert result.returncode == 0, result.stderr.decode()
-    assert "out/result.txt" in _keys(minio, buckets["extra"])
-    assert _keys(minio, buckets["out"]) == set()
+    assert "out/result.txt" in object_keys(minio, buckets["extra"])
+    assert object_keys(minio, buckets["out"]) == set()
 
 
 def test_aws_s3_event_through_the_s3_api(
@@ -190,7 +169,7 @@ def test_aws_s3_event_through_the_s3_api(
         env={"AWS_ENDPOINT_URL": minio.endpoint},
     )
     assert result.returncode == 0, result.stderr.decode()
-    assert _keys(minio, buckets["out"]) == {"csv/sample one.csv"}
+    assert object_keys(minio, buckets["out"]) == {"csv/sample one.csv"}
 
 
 def test_missing_object_fails_naming_it(
@@ -203,7 +182,7 @@ def test_missing_object_fails_naming_it(
     result = run_supervisor(
         config,
         "echo never",
-        _minio_event(buckets["in"], "in/ghost.txt"),
+        minio_event(buckets["in"], "in/ghost.txt"),
         tmp_path=tmp_path,
         env=_credentials_env(minio),
     )
@@ -223,7 +202,7 @@ def test_wrong_credentials_fail_clearly(
     result = run_supervisor(
         config,
         "echo never",
-        _minio_event(buckets["in"], "in/a.txt"),
+        minio_event(buckets["in"], "in/a.txt"),
         tmp_path=tmp_path,
         env={"MINIO_ACCESS_KEY": "nobody", "MINIO_SECRET_KEY": "wrong-secret-key"},
     )
@@ -287,7 +266,7 @@ def test_large_object_streams_with_bounded_memory(
     )
     result = subprocess.run(
         [sys.executable, "-c", probe],
-        input=_minio_event(buckets["in"], "in/big.bin"),
+        input=minio_event(buckets["in"], "in/big.bin"),
         env=env,
         capture_output=True,
         timeout=600,
