@@ -175,6 +175,23 @@ def interlink_available(api: Any) -> bool:
     return False
 
 
+def delete_job(batch: Any, namespace: str, name: str) -> bool:
+    """Delete a Job, its Pods left to the garbage collector (`BatchV1Api` `batch`); False when
+    there was none."""
+    try:
+        call(
+            "delete",
+            f"Job {namespace}/{name}",
+            batch.delete_namespaced_job,
+            name,
+            namespace,
+            propagation_policy="Background",
+        )
+    except NotFoundError:
+        return False
+    return True
+
+
 def back_off(attempt: int) -> None:
     """Before retrying a write refused for a stale `resourceVersion`: wait a little, more each
     attempt, at random, so that writers that collided do not collide again."""

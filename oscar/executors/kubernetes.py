@@ -107,7 +107,19 @@ class KubernetesExecutor(Executor, SyncRunner):
 
     # --- the job lifecycle ---------------------------------------------------------------
     def submit(self, job: Job, service: Service) -> str:
-        """Create the Job (an existing Job of that name is the same work, kept); return its name."""
+        """Create the Job (an existing Job of that name is the same work, kept); return its name.
+
+        When the Jobs are the job records, the job's Job was made when its event was accepted:
+        it is only resumed, and made here only if it is gone meanwhile."""
+        if self.keep_records:
+            self._ensure_store_secret(service)
+            self._ensure_config_secret(service)
+            try:
+                self._resume(job.name)
+            except kube.NotFoundError:
+                pass
+            else:
+                return job.name
         return self._create(job, service, self.timeout)
 
     def poll(self, handles: Collection[str]) -> dict[str, Observation]:
@@ -274,15 +286,19 @@ class KubernetesExecutor(Executor, SyncRunner):
             # the handle, or kept suspended as the job's record (OSCAR_JOB_STORE=kubernetes).
             # Either way it is this job's work: it is resumed (a no-op when it runs), never
             # started a second time.
-            kube.call(
-                "resume",
-                f"Job {self.namespace}/{job.name}",
-                self._batch.patch_namespaced_job,
-                job.name,
-                self.namespace,
-                {"spec": {"suspend": False}},
-            )
+            self._resume(job.name)
         return job.name
+
+    def _resume(self, name: str) -> None:
+        """Unsuspend a Job (`NotFoundError` when there is none)."""
+        kube.call(
+            "resume",
+            f"Job {self.namespace}/{name}",
+            self._batch.patch_namespaced_job,
+            name,
+            self.namespace,
+            {"spec": {"suspend": False}},
+        )
 
     @staticmethod
     def _check_event_size(size: int) -> None:
@@ -354,15 +370,7 @@ class KubernetesExecutor(Executor, SyncRunner):
 
     def _delete(self, name: str) -> None:
         """Delete the Job, then its Pods (the garbage collector would, but only later)."""
-        with contextlib.suppress(kube.NotFoundError):
-            kube.call(
-                "delete",
-                f"Job {self.namespace}/{name}",
-                self._batch.delete_namespaced_job,
-                name,
-                self.namespace,
-                propagation_policy="Background",
-            )
+        kube.delete_job(self._batch, self.namespace, name)
         self._delete_pods(name)
 
     def _delete_pods(self, name: str) -> None:

@@ -443,15 +443,4 @@ class KubernetesJobStore(JobRecords):
         job = record_of(raw["metadata"], event_of(raw)) if raw else None
         if job is None:
             return None
-        try:
-            kube.call(
-                "delete",
-                f"Job {self.namespace}/{name}",
-                self._batch.delete_namespaced_job,
-                name,
-                self.namespace,
-                propagation_policy="Background",
-            )
-        except kube.NotFoundError:
-            return None
-        return job
+        return job if kube.delete_job(self._batch, self.namespace, name) else None
